@@ -114,8 +114,14 @@ class Run:
         rule = self.settings.get("rule", "run")
         params = self.settings.get("rule_params", {})
         if rule == "constant" and "eta" in params:
-            return f"GD, η = {params['eta']:g}"
-        return str(self.settings.get("rule_label", rule))
+            label = f"GD, η = {params['eta']:g}"
+        else:
+            label = str(self.settings.get("rule_label", rule))
+        beta = self.settings.get("momentum", 0.0) or 0.0
+        if beta > 0:
+            kind = "Nesterov" if self.settings.get("nesterov") else "heavy ball"
+            label += f", {kind} β = {beta:g}"
+        return label
 
     def __getattr__(self, name):
         arrays = self.__dict__.get("arrays", {})

@@ -43,6 +43,8 @@ __all__ = [
     "ETA_MAX",
     "ETA_MIN",
     "RULES",
+    "LABELS",
+    "rule_label",
     "SKIP_TOL",
     "AdGD",
     "AdGDState",
@@ -1113,6 +1115,28 @@ RULES: dict[str, tuple[type[Rule], str]] = {
     "polyak": (Polyak, "Polyak step eta = (f - f*) / ||g||^2"),
     "adgd": (AdGD, "Malitsky-Mishchenko adaptive GD from local smoothness, no line search"),
 }
+
+
+#: Short names used in plot legends (the paper's names).
+LABELS: dict[str, str] = {
+    "constant": "GD", "warmup": "GD-warmup", "warmup-ub": "GD-warmup-ub", "ls": "LS", "nls": "NLS",
+    "nls-ub": "NLS-ub", "ponls": "PoNLS", "cdat": "CDAT", "polyak": "Polyak", "adgd": "AdGD",
+}
+
+
+def rule_label(rule: Rule) -> str:
+    """A short legend label: the paper's name plus the arguments that differ from the defaults.
+
+    Example:
+        >>> rule_label(Constant(0.5)), rule_label(NLS()), rule_label(NLSUpperBounded(cap=5))
+        ('GD, η = 0.5', 'NLS', 'NLS-ub (cap=5.0)')
+    """
+    base = LABELS.get(rule.name, type(rule).__name__)
+    if isinstance(rule, Constant):
+        return f"{base}, η = {rule.eta:g}"
+    changed = [f"{p.name}={getattr(rule, p.name)!r}" for p in rule._signature()
+               if p.default is not inspect.Parameter.empty and getattr(rule, p.name) != p.default]
+    return f"{base} ({', '.join(changed)})" if changed else base
 
 
 def make_rule(name: str, **kwargs: Any) -> Rule:

@@ -1,0 +1,297 @@
+"""The training loop and the Run record: the science asserted, plus determinism and error handling."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+import eostutor as eos
+from eostutor.record import Run
+from eostutor.stepsizes import Constant, make_rule, stability_threshold
+
+SPECTRA = [(1.0, 10.0), (0.5, 2.0, 4.0), (3.0,), (0.1, 1.0, 7.0, 7.0)]
+
+
+def _quadratic(spectrum, rotate=3):
+    return eos.Quadratic(list(spectrum), rotate=rotate)
+
+
+# -- §1: the 2/λ threshold -------------------------------------------------------------------------------
+@pytest.mark.parametrize("spectrum", SPECTRA)
+def test_constant_step_converges_below_and_diverges_above_two_over_lambda(spectrum):
+    q = _quadratic(spectrum)
+    edge = 2.0 / q.sharpness
+    below = eos.train(q, 0.98 * edge, 3000)
+    above = eos.train(q, 1.02 * edge, 3000)
+    assert not below.diverged
+    assert below.final_loss < 1e-10 * below.loss[0]
+    assert above.diverged and above.diverged_at is not None
+    # Recorded, not raised: the run stops where it blew up and keeps the steps before it.
+    assert above.num_steps == above.diverged_at or above.num_steps == above.diverged_at + 1
+    assert np.all(np.isfinite(above.loss[: above.diverged_at]))
+
+
+def test_oscillation_between_one_and_two_over_lambda():
+    """For 1/λ < η < 2/λ the sharp component flips sign every step (and still shrinks)."""
+    q = eos.Quadratic([10.0])
+    run = eos.train(q, 0.15, 30, w0=torch.tensor([1.0], dtype=torch.float64))
+    signs = np.sign(run.params[:, 0])
+    assert np.all(signs[1:] == -signs[:-1])
+    assert abs(run.params[-1, 0]) < abs(run.params[0, 0])
+
+
+@pytest.mark.parametrize("nesterov", [False, True])
+@pytest.mark.parametrize("beta", [0.5, 0.9])
+def test_momentum_moves_the_threshold(beta, nesterov):
+    q = eos.Quadratic([1.0, 10.0], rotate=1)
+    # the largest stable step: stability_threshold(eta) = λ_max  <=>  eta = stability_threshold(1) / λ_max
+    edge = stability_threshold(1.0, momentum=beta, nesterov=nesterov) / q.sharpness
+    if nesterov:
+        assert math.isclose(edge, (2 + 2 * beta) / ((1 + 2 * beta) * q.sharpness))
+    else:
+        assert math.isclose(edge, 2 * (1 + beta) / q.sharpness)
+    below = eos.train(q, 0.97 * edge, 6000, momentum=beta, nesterov=nesterov)
+    above = eos.train(q, 1.03 * edge, 6000, momentum=beta, nesterov=nesterov)
+    assert not below.diverged and below.final_loss < 1e-6 * below.loss[0]
+    assert above.diverged
+    # ... and plain GD at the same step size diverges: momentum really moved the edge (only for heavy ball,
+    # whose edge lies above 2/λ).
+    if not nesterov:
+        assert eos.train(q, 0.97 * edge, 3000).diverged
+
+
+# -- §2: the Edge of Stability on the reference network ----------------------------------------------------
+@pytest.mark.slow
+def test_edge_of_stability_on_the_reference_mlp():
+    problem = eos.MLPProblem(eos.digits(n_train=1000), hidden=(32, 32), activation="tanh", loss="mse")
+    eta = 2.0
+    run = eos.train(problem, eta, 2000, sharpness_every=10)
+    s = run.summary()
+    assert not run.diverged
+    assert run.sharpness[0] < 0.8 * 2 / eta  # starts well below the edge ...
+    assert s["first_step_at_edge"] is not None and s["first_step_at_edge"] < 600  # ... reaches it ...
+    assert 0.9 <= s["median_ratio_last_third"] <= 1.15  # ... and hovers there
+    assert s["loss_increases"] > 20  # non-monotone
+    assert s["final_loss"] < 0.1 * s["initial_loss"]  # yet trains
+
+
+# -- §5: adaptive rules --------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def small_mlp():
+    return eos.MLPProblem(eos.digits(n_train=300), hidden=(16, 16), activation="tanh", loss="mse")
+
+
+def test_nls_keeps_eta_times_sharpness_high_from_the_start(small_mlp):
+    run = eos.train(small_mlp, make_rule("nls"), 300, sharpness_every=3)
+    s = run.summary()
+    es = run.eta_sharpness[run.measured]
+    c = 1e-4
+    assert np.mean(es >= 1 - c) >= 0.95
+    assert np.mean(es > 2) > 0.5
+    assert np.all(es[:5] >= 1 - c)  # from the first steps
+    assert s["loss_increases"] > 0  # non-monotone by design
+    assert s["final_loss"] < 0.2 * s["initial_loss"]
+
+
+def test_nls_ub_never_exceeds_its_cap(small_mlp):
+    run = eos.train(small_mlp, make_rule("nls-ub"), 200)
+    assert np.all(run.eta < 10)  # K = 10
+    capped = eos.train(small_mlp, make_rule("nls-ub", cap=3.0), 200)
+    assert np.all(capped.eta < 3.0)
+
+
+def test_cdat_sits_at_sigma_along_the_gradient():
+    q = eos.Quadratic([0.5, 3.0, 8.0], rotate=2)
+    run = eos.train(q, make_rule("cdat"), 50)
+    a = q.matrix
+    for k in range(run.num_steps):
+        w = torch.as_tensor(run.params[k])
+        g = a @ w
+        rayleigh = float(g @ a @ g) / float(g @ g)
+        assert math.isclose(run.eta[k] * rayleigh, 2.06, rel_tol=1e-9)
+    assert run.hvps[0] >= 1  # CDAT pays one HVP per step
+
+
+@pytest.mark.parametrize("name", ["adgd", "polyak"])
+def test_adgd_and_polyak_converge_on_convex_toys(name):
+    q = eos.Quadratic([0.5, 2.0, 10.0], rotate=4)
+    run = eos.train(q, make_rule(name), 2000)
+    assert not run.diverged
+    assert run.final_loss < 1e-8 * run.loss[0]
+
+
+def test_armijo_is_monotone_and_ponls_decreases(small_mlp):
+    ls = eos.train(small_mlp, make_rule("ls"), 100)
+    assert np.all(np.diff(ls.loss) <= 0)
+    po = eos.train(small_mlp, make_rule("ponls"), 100)
+    assert po.final_loss < 0.5 * po.loss[0]
+    # every nonmonotone step satisfied f(w_k+1) <= R_k - c η ||g||^2 with R_k the recorded reference
+    nxt = np.append(po.loss[1:], po.final_loss)
+    assert np.all(nxt <= po.reference - 1e-4 * po.eta * po.grad_norm**2 + 1e-12)
+
+
+# -- what the loop records ---------------------------------------------------------------------------------
+def test_tracked_sharpness_matches_the_dense_hessian():
+    data = eos.gaussian_clusters(num_classes=3, dim=4, n_train=60, n_test=20)
+    problem = eos.MLPProblem(data, hidden=(6,), activation="tanh")
+    run = eos.train(problem, 0.5, 30, sharpness_every=5, sharpness_tol=1e-6, record_params=True, top_k=2)
+    for k in np.flatnonzero(run.measured):
+        w = torch.as_tensor(run.params[k])
+        exact = torch.linalg.eigvalsh(problem.hessian(w)).numpy()[::-1]
+        assert math.isclose(run.sharpness[k], exact[0], rel_tol=1e-5)
+        assert np.allclose(run.top_eigenvalues[k], exact[:2], rtol=1e-5)
+        assert math.isclose(run.eta_sharpness[k], 0.5 * exact[0], rel_tol=1e-5)
+
+
+def test_network_metrics_are_recorded(small_mlp):
+    run = eos.train(small_mlp, 0.5, 20, evaluate_every=5)
+    assert np.isfinite(run.test_accuracy[::5]).all() and np.isnan(run.test_accuracy[1])
+    assert np.isfinite(run.test_accuracy[-1])  # the last step is always evaluated
+    g = small_mlp.grad(small_mlp.init(0))
+    norms = small_mlp.layer_grad_norms(g)
+    assert math.isclose(run.grad_norm_hidden[0], norms["hidden"], rel_tol=1e-12)
+    assert math.isclose(run.grad_norm_last_bias[0], norms["last_bias"], rel_tol=1e-12)
+    relu = eos.MLPProblem(eos.digits(n_train=100), hidden=(8,), activation="relu")
+    assert np.isfinite(eos.train(relu, 0.1, 3).dead_fraction[0])
+
+
+def test_line_search_costs_are_counted():
+    q = eos.Quadratic([1.0, 10.0])
+    run = eos.train(q, make_rule("nls"), 20)
+    assert np.all(run.loss_evals >= 2)  # f(w_k) plus at least one trial point
+    assert np.all(run.loss_evals == 1 + run.backtracks + np.maximum(run.loss_evals - 1 - run.backtracks, 0))
+    assert np.all(eos.train(q, 0.1, 5).loss_evals == 1)
+
+
+def test_same_seed_same_run_and_different_seed_different_run(small_mlp):
+    a = eos.train(small_mlp, make_rule("nls"), 30, seed=3, sharpness_every=5)
+    b = eos.train(small_mlp, make_rule("nls"), 30, seed=3, sharpness_every=5)
+    c = eos.train(small_mlp, make_rule("nls"), 30, seed=4, sharpness_every=5)
+    for name in ("loss", "eta", "sharpness", "test_accuracy"):
+        np.testing.assert_array_equal(a.arrays[name], b.arrays[name])
+    assert not np.array_equal(a.loss, c.loss)
+
+
+def test_callback_streams_and_should_stop_interrupts():
+    q = eos.Quadratic([1.0, 10.0])
+    seen = []
+    run = eos.train(q, 0.1, 50, callback=lambda r: seen.append(r.num_steps), callback_every=10)
+    assert seen == [10, 20, 30, 40, 50] and run.num_steps == 50
+    calls = {"n": 0}
+
+    def stop():
+        calls["n"] += 1
+        return calls["n"] > 7
+
+    part = eos.train(q, 0.1, 50, should_stop=stop)
+    assert part.interrupted and part.num_steps == 7 and not part.diverged
+
+
+def test_ctrl_c_returns_the_partial_run():
+    q = eos.Quadratic([1.0, 10.0])
+
+    def interrupt(run):
+        if run.num_steps >= 20:
+            raise KeyboardInterrupt
+
+    run = eos.train(q, 0.1, 100, callback=interrupt, callback_every=10)
+    assert run.interrupted and run.num_steps == 20
+    assert np.all(np.isfinite(run.eta))
+
+
+# -- the Run record -------------------------------------------------------------------------------------------
+def test_save_load_round_trip_is_exact(tmp_path, small_mlp):
+    run = eos.train(small_mlp, make_rule("nls"), 20, sharpness_every=5, top_k=2)
+    path = run.save(tmp_path / "nls")
+    assert path.suffix == ".npz"
+    back = Run.load(path)
+    assert set(back.arrays) == set(run.arrays)
+    for name, values in run.arrays.items():
+        np.testing.assert_array_equal(back.arrays[name], values)
+    np.testing.assert_array_equal(back.final_params, run.final_params)
+    assert back.settings == run.settings
+    assert back.summary() == pytest.approx(run.summary(), nan_ok=True)
+    assert (back.label, back.diverged, back.final_loss) == (run.label, run.diverged, run.final_loss)
+    assert back.settings["sharpness_floor"] == pytest.approx(0.2)
+
+
+def test_diverged_run_round_trips(tmp_path):
+    run = eos.train(eos.Quadratic([10.0]), 0.3, 500)
+    back = Run.load(run.save(tmp_path / "div.npz"))
+    assert back.diverged and back.diverged_at == run.diverged_at and math.isnan(back.final_loss)
+
+
+def test_loading_a_corrupt_or_foreign_file_is_a_clear_error(tmp_path):
+    bad = tmp_path / "bad.npz"
+    bad.write_bytes(b"not a zip file")
+    with pytest.raises(ValueError, match="not a readable eostutor run file"):
+        Run.load(bad)
+    foreign = tmp_path / "foreign.npz"
+    np.savez(foreign, x=np.arange(3))
+    with pytest.raises(ValueError, match="not a readable eostutor run file"):
+        Run.load(foreign)
+    with pytest.raises(ValueError, match="no run file"):
+        Run.load(tmp_path / "missing.npz")
+    pickled = tmp_path / "pickled.npz"
+    np.savez(pickled, meta=np.array([{"format": "eostutor.Run"}], dtype=object))
+    with pytest.raises(ValueError):
+        Run.load(pickled)  # object arrays need pickle: refused
+
+
+def test_summary_reports_the_headline_numbers():
+    q = eos.Quadratic([1.0, 10.0])
+    s = eos.train(q, 0.15, 100, sharpness_every=1).summary()
+    assert s["frac_eta_sharpness_ge_1mc"] == 1.0 and s["frac_eta_sharpness_gt_2"] == 0.0
+    assert s["median_ratio_last_third"] == pytest.approx(0.75)
+    assert s["first_step_at_edge"] is None
+    assert s["num_steps"] == 100 and not s["diverged"]
+
+
+# -- bad input ----------------------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"rule": -0.1}, "eta"),
+        ({"rule": 0.0}, "eta"),
+        ({"rule": float("nan")}, "eta"),
+        ({"rule": float("inf")}, "eta"),
+        ({"rule": "nls"}, "rule"),
+        ({"num_steps": 0}, "num_steps"),
+        ({"num_steps": 2.5}, "num_steps"),
+        ({"sharpness_every": -1}, "sharpness_every"),
+        ({"sharpness_tol": 0.0}, "sharpness_tol"),
+        ({"sharpness_method": "qr"}, "sharpness_method"),
+        ({"top_k": 0}, "top_k"),
+        ({"momentum": 1.0}, "momentum"),
+        ({"momentum": -0.1}, "momentum"),
+        ({"nesterov": True}, "nesterov"),
+        ({"seed": -1}, "seed"),
+        ({"w0": torch.zeros(3, dtype=torch.float64)}, "w0"),
+    ],
+)
+def test_bad_arguments_raise_value_errors_naming_the_value(kwargs, match):
+    q = eos.Quadratic([1.0, 10.0])
+    args = {"rule": 0.1, "num_steps": 10}
+    args.update(kwargs)
+    with pytest.raises(ValueError, match=match):
+        eos.train(q, args.pop("rule"), args.pop("num_steps"), **args)
+
+
+def test_momentum_with_a_line_search_is_refused():
+    with pytest.raises(ValueError, match="momentum"):
+        eos.train(eos.Quadratic([1.0]), make_rule("nls"), 10, momentum=0.9)
+
+
+def test_unknown_rule_names_list_the_choices():
+    with pytest.raises(ValueError, match="nls-ub"):
+        make_rule("nlsub")
+    with pytest.raises(ValueError, match="capp"):
+        make_rule("nls-ub", capp=3)
+
+
+def test_constant_accepts_a_plain_number():
+    run = eos.train(eos.Quadratic([1.0]), 0.5, 3)
+    assert run.settings["rule"] == "constant" and run.label == "GD, η = 0.5"
+    assert isinstance(run.settings["rule_params"], dict)
+    assert Constant(0.5).params() == run.settings["rule_params"]
