@@ -1,8 +1,17 @@
 """eostutor: watch gradient descent at the Edge of Stability.
 
-This file only re-exports the public names; the code lives in one module per concept.
+This file only re-exports the public names; the code lives in one module per concept. The heavy
+front-end modules (``plots``, ``widgets``, ``gallery``, ``exercises``) load on first use, so
+``import eostutor`` stays light.
+
+>>> import eostutor as eos
+>>> q = eos.Quadratic([1.0, 10.0])
+>>> eos.train(q, 0.21, 1000).diverged   # η > 2/λ_max = 0.2
+True
 """
 
+from eostutor import course, datasets, experiments, problems, spectrum, stepsizes
+from eostutor.curvature import HessianOperator
 from eostutor.datasets import Dataset, digits, gaussian_clusters, make_dataset, teacher_student, two_moons
 from eostutor.problems import (
     HolderPower,
@@ -16,5 +25,37 @@ from eostutor.problems import (
     make_problem,
 )
 from eostutor.record import Run
+from eostutor.spectrum import (
+    hessian_trace,
+    segment_smoothness,
+    sharpness,
+    spectral_density,
+    top_eigenvalues,
+)
+from eostutor.stepsizes import (
+    AdGD,
+    CDAT,
+    NLS,
+    Armijo,
+    Constant,
+    NLSUpperBounded,
+    Polyak,
+    PoNLS,
+    Warmup,
+    WarmupUB,
+    make_rule,
+    stability_threshold,
+)
+from eostutor.training import train
 
 __version__ = "0.1.0"
+
+_LAZY = ("plots", "widgets", "gallery", "exercises")
+
+
+def __getattr__(name):
+    if name in _LAZY:
+        import importlib
+
+        return importlib.import_module(f"eostutor.{name}")
+    raise AttributeError(f"module 'eostutor' has no attribute {name!r}")

@@ -1,0 +1,205 @@
+"""``python -m eostutor``: the headless entry point.
+
+Subcommands: ``list`` (problems, datasets, rules, experiments), ``run`` (train any problem with any rule,
+save the run and a dashboard PNG), ``reproduce NAME`` (a headline experiment: PNGs, runs and a JSON
+summary) and ``figures OUTDIR`` (the gallery of every plot, for the README).
+Bad arguments print one clear line and exit with code 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import json
+import sys
+from pathlib import Path
+
+__all__ = ["main"]
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):  # one clear line, exit code 2 (argparse's convention)
+        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+
+
+def _key_values(items, what):
+    out = {}
+    for item in items or []:
+        if "=" not in item:
+            raise ValueError(f"{what} option {item!r} must look like key=value")
+        key, raw = item.split("=", 1)
+        try:
+            value = ast.literal_eval(raw)
+        except (ValueError, SyntaxError):
+            value = raw  # a bare word: keep it as a string
+        out[key.strip().replace("-", "_")] = value
+    return out
+
+
+def _build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="python -m eostutor", description=__doc__.split("\n\n")[0],
+                     formatter_class=argparse.RawDescriptionHelpFormatter,
+                     epilog="Examples:\n  python -m eostutor list\n"
+                            "  python -m eostutor run --problem quadratic --rule constant --eta 0.19 --steps 200\n"
+                            "  python -m eostutor reproduce eos --fast --out results\n"
+                            "  python -m eostutor figures docs/figures")
+    parser.add_argument("--threads", type=int, default=1,
+                        help="torch CPU threads (default 1: fastest for these small problems)")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    sub.add_parser("list", help="list problems, datasets, step-size rules and experiments")
+
+    run = sub.add_parser("run", help="train one problem with one rule; save the run and a dashboard PNG",
+                         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    run.add_argument("--problem", default="quadratic", help="problem name (see `list`)")
+    run.add_argument("--dataset", default=None, help="dataset for data problems (e.g. digits)")
+    run.add_argument("--rule", default="constant", help="step-size rule name (see `list`)")
+    run.add_argument("--eta", type=float, default=None, help="step size for the constant rule")
+    run.add_argument("--steps", type=int, default=500, help="number of steps")
+    run.add_argument("--seed", type=int, default=0, help="initialisation seed")
+    run.add_argument("--sharpness-every", type=int, default=10, help="measure λ_max every k steps (0: never)")
+    run.add_argument("--momentum", type=float, default=0.0, help="heavy-ball β (constant/warmup rules only)")
+    run.add_argument("--nesterov", action="store_true", help="Nesterov instead of heavy-ball momentum")
+    run.add_argument("-p", "--problem-arg", action="append", metavar="KEY=VALUE",
+                     help="extra problem argument, e.g. -p hidden=(16,16) -p activation=relu")
+    run.add_argument("-d", "--dataset-arg", action="append", metavar="KEY=VALUE",
+                     help="extra dataset argument, e.g. -d n_train=500 -d scale=unit")
+    run.add_argument("-r", "--rule-arg", action="append", metavar="KEY=VALUE",
+                     help="extra rule argument, e.g. -r cap=5")
+    run.add_argument("--float32", action="store_true", help="use float32 (faster; default float64)")
+    run.add_argument("--out", default="eostutor-run", help="output folder")
+    run.add_argument("--progress", action="store_true", help="show a progress bar")
+
+    rep = sub.add_parser("reproduce", help="run a headline experiment and save its figures, runs and summary")
+    rep.add_argument("name", help="experiment name (see `list`)")
+    rep.add_argument("--fast", action="store_true", help="a shortened version (seconds, for tests)")
+    rep.add_argument("--out", default="eostutor-results", help="output folder (a subfolder per experiment)")
+    rep.add_argument("--progress", action="store_true", help="show progress bars")
+
+    fig = sub.add_parser("figures", help="render the gallery PNG of each plot from fixed-seed runs")
+    fig.add_argument("outdir", help="output folder")
+    fig.add_argument("--fast", action="store_true", help="shorter runs")
+    return parser
+
+
+def _cmd_list() -> int:
+    from eostutor.datasets import DATASETS
+    from eostutor.experiments import EXPERIMENTS
+    from eostutor.problems import PROBLEMS
+    from eostutor.stepsizes import RULES
+
+    for title, table in (("problems", PROBLEMS), ("datasets", DATASETS), ("rules", RULES),
+                         ("experiments", EXPERIMENTS)):
+        print(f"{title}:")
+        width = max(len(k) for k in table)
+        for key, (_, text) in table.items():
+            print(f"  {key:<{width}}  {text}")
+    return 0
+
+
+def _cmd_run(args) -> int:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import torch
+
+    from eostutor import plots
+    from eostutor.datasets import make_dataset
+    from eostutor.problems import PROBLEMS, make_problem
+    from eostutor.stepsizes import make_rule
+    from eostutor.training import train
+
+    dtype = torch.float32 if args.float32 else torch.float64
+    pkw = _key_values(args.problem_arg, "--problem-arg")
+    dkw = _key_values(args.dataset_arg, "--dataset-arg")
+    rkw = _key_values(args.rule_arg, "--rule-arg")
+    if args.problem in ("linear", "mlp"):
+        pkw["dataset"] = make_dataset(args.dataset or "digits", dtype=dtype, **dkw)
+        pkw["dtype"] = dtype
+    elif args.dataset or dkw:
+        raise ValueError(f"problem {args.problem!r} takes no dataset")
+    elif args.problem in PROBLEMS:
+        pkw.setdefault("dtype", dtype)
+    problem = make_problem(args.problem, **pkw)
+    if args.eta is not None:
+        rkw["eta"] = args.eta
+    elif args.rule == "constant" and "eta" not in rkw:
+        raise ValueError("the constant rule needs a step size: add --eta, e.g. --eta 0.1")
+    rule = make_rule(args.rule, **rkw)
+    run = train(problem, rule, args.steps, seed=args.seed, sharpness_every=args.sharpness_every,
+                momentum=args.momentum, nesterov=args.nesterov, progress=args.progress)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    path = run.save(out / "run.npz")
+    fig = _dashboard_figure(plots, [run])
+    fig.savefig(out / "dashboard.png", dpi=110)
+    plt.close(fig)
+    s = run.summary()
+    status = f"diverged at step {run.diverged_at}" if run.diverged else f"final loss {s['final_loss']:.4g}"
+    print(f"{run!r}: {status}; wrote {path} and {out / 'dashboard.png'}")
+    return 0
+
+
+def _dashboard_figure(plots, runs):
+    result = plots.dashboard(runs)
+    return result[0] if isinstance(result, tuple) else getattr(result, "figure", result)
+
+
+def _cmd_reproduce(args) -> int:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from eostutor import plots
+    from eostutor.experiments import run_experiment
+
+    exp = run_experiment(args.name, fast=args.fast, progress=args.progress)
+    out = Path(args.out) / exp.name
+    paths = exp.save(out)
+    fig = _dashboard_figure(plots, list(exp.runs.values()))
+    fig.savefig(out / "dashboard.png", dpi=110)
+    plt.close(fig)
+    paths.append(out / "dashboard.png")
+    for extra in getattr(plots, "EXPERIMENT_FIGURES", {}).get(exp.name, []):
+        paths.extend(extra(exp, out))
+    print(json.dumps({"experiment": exp.name, "written": [str(p) for p in paths]}, indent=2))
+    return 0
+
+
+def _cmd_figures(args) -> int:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from eostutor.gallery import render_gallery
+
+    for path in render_gallery(args.outdir, fast=args.fast):
+        print(path)
+    return 0
+
+
+def main(argv=None) -> int:
+    """Entry point of ``python -m eostutor`` (returns the exit code)."""
+    parser = _build_parser()
+    args = parser.parse_args(argv)
+    import scipy.sparse.linalg  # noqa: F401  (load SciPy's BLAS before limiting threads)
+    import torch
+
+    if args.threads < 1:
+        parser.error(f"--threads must be >= 1, got {args.threads}")
+    torch.set_num_threads(args.threads)
+    commands = {"list": lambda: _cmd_list(), "run": lambda: _cmd_run(args),
+                "reproduce": lambda: _cmd_reproduce(args), "figures": lambda: _cmd_figures(args)}
+    try:
+        return commands[args.command]()
+    except ValueError as err:
+        print(f"{parser.prog}: error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"{parser.prog}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
