@@ -69,9 +69,9 @@ class LocalCurvature:
         if not self._g.requires_grad:  # the gradient does not depend on w: the Hessian is zero
             return torch.zeros_like(v)
         with torch.enable_grad():
-            if v.ndim == 1:
-                (hv,) = torch.autograd.grad(self._g, self._w, v, retain_graph=True)
-                return hv.detach()
+            if v.ndim == 1 or v.shape[1] == 1:  # one column: the plain product beats the vmap path
+                (hv,) = torch.autograd.grad(self._g, self._w, v.reshape(-1), retain_graph=True)
+                return hv.detach().reshape(v.shape)
             (hv,) = torch.autograd.grad(
                 self._g, self._w, v.T.contiguous(), retain_graph=True, is_grads_batched=True
             )
