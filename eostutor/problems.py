@@ -153,7 +153,7 @@ class Problem:
         """f(w) and its gradient in one pass."""
         w = self._check_vector(w, "w")
         if self.analytic:
-            return float(self._loss(w)), self._grad(w).detach()
+            return self._loss_and_grad(w)
         w_ = w.detach().clone().requires_grad_(True)
         with torch.enable_grad():
             f = self.objective(w_)
@@ -205,6 +205,10 @@ class Problem:
             eye[torch.arange(start, stop), torch.arange(stop - start)] = 1.0
             h[:, start:stop] = lc.hvp(eye)
         return 0.5 * (h + h.T)  # exact in theory; symmetrize away round-off
+
+    def _loss_and_grad(self, w: torch.Tensor) -> tuple[float, torch.Tensor]:
+        # Closed-form toys: one call per training step, so toys may override this with a fused version.
+        return float(self._loss(w)), self._grad(w).detach()
 
     @property
     def has_data(self) -> bool:
@@ -305,6 +309,10 @@ class Quadratic(Problem):
 
     def _grad(self, w):
         return self.matrix @ w
+
+    def _loss_and_grad(self, w):
+        g = self.matrix @ w  # one product for both
+        return 0.5 * float(w @ g), g
 
     def _hessian(self, w):
         return self.matrix.clone()
@@ -432,6 +440,13 @@ class ScalarNet(Problem):
     def _grad(self, w):
         return (torch.prod(w) - self.target) * self._others(w)
 
+    def _loss_and_grad(self, w):
+        # Plain floats: a handful of scalars, where torch's per-operation overhead would dominate.
+        ws = w.tolist()
+        r = math.prod(ws) - self.target
+        others = [math.prod(ws[:i] + ws[i + 1:]) for i in range(len(ws))]
+        return 0.5 * r * r, torch.tensor([r * o for o in others], dtype=self.dtype, device=self.device)
+
     def _hessian(self, w):
         d = self.dim
         r = torch.prod(w) - self.target
@@ -481,6 +496,12 @@ class Minimalist(Problem):
         x, y = w[0], w[1]
         u = x**2 * y**2 - 1
         return torch.stack([u * x * y**2, u * x**2 * y])
+
+    def _loss_and_grad(self, w):
+        # Plain floats: two scalars, where torch's per-operation overhead would dominate.
+        x, y = w.tolist()
+        u = x * x * y * y - 1.0
+        return 0.25 * u * u, torch.tensor([u * x * y * y, u * x * x * y], dtype=self.dtype, device=self.device)
 
     def _hessian(self, w):
         x, y = w[0], w[1]

@@ -168,7 +168,8 @@ class Run:
         es = a["eta_sharpness"]
         m = np.isfinite(es)
         first_edge = None
-        hits = np.flatnonzero(np.isfinite(a["sharpness"]) & (a["sharpness"] >= 0.95 * 2.0 / a["eta"]))
+        with np.errstate(divide="ignore", invalid="ignore"):  # η = 0 on skipped steps: 2/η = inf, no hit
+            hits = np.flatnonzero(np.isfinite(a["sharpness"]) & (a["sharpness"] >= 0.95 * 2.0 / a["eta"]))
         if hits.size:
             first_edge = int(a["step"][hits[0]])
         last = m & (a["step"] >= (2 * n) // 3)

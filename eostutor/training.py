@@ -277,7 +277,8 @@ def train(
             done = k + 1
             if bar is not None:
                 bar.update(1)
-            if not torch.isfinite(w).all() or float(w.norm()) > divergence_factor * max(w0_norm, 1.0):
+            w_norm = float(w.norm())  # NaN or inf if any entry is: no separate isfinite pass
+            if not math.isfinite(w_norm) or w_norm > divergence_factor * max(w0_norm, 1.0):
                 diverged, diverged_at = True, k + 1
                 break
             if callback is not None and done % callback_every == 0 and done < num_steps:
