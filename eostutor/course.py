@@ -103,7 +103,10 @@ def expect(value: float, low: float, high: float, what: str, digits: int = 3) ->
     """
     import math
 
-    value = float(value)
+    try:
+        value = float(value)
+    except (TypeError, ValueError):
+        raise AssertionError(f"✘ {what} is {value!r}, not a number: this contradicts the lesson") from None
     ok = math.isfinite(value) and low <= value <= high
     text = f"{what} = {value:.{digits}g}   (expected between {low:g} and {high:g})"
     if not ok:

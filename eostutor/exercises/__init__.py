@@ -56,19 +56,23 @@ class CheckResult:
     exercise_id: str
     correct: bool
     message: str
+    answered: bool = True
 
     def __bool__(self) -> bool:
         return self.correct
 
+    @property
+    def _mark(self) -> str:
+        return "✔" if self.correct else ("✘" if self.answered else "…")
+
     def __repr__(self) -> str:
-        mark = "✔" if self.correct else "✘"
-        return f"{mark} [{self.exercise_id}] {self.message}"
+        return f"{self._mark} [{self.exercise_id}] {self.message}"
 
     def _repr_html_(self) -> str:
         import html
 
-        colour = "#009E73" if self.correct else "#D55E00"
-        mark = "✔" if self.correct else "✘"
+        colour = "#009E73" if self.correct else ("#D55E00" if self.answered else "#999999")
+        mark = self._mark
         return (f'<div style="border-left: 4px solid {colour}; padding: 4px 8px;">'
                 f"<b>{mark} {html.escape(self.exercise_id)}</b>: {html.escape(self.message)}</div>")
 
@@ -99,7 +103,8 @@ def check(exercise_id: str, answer: Any) -> CheckResult:
     """
     ex = _get(exercise_id)
     if answer is None or answer is Ellipsis:
-        return CheckResult(exercise_id, False, "Not answered yet: replace None by your answer and rerun.")
+        return CheckResult(exercise_id, False, "Not answered yet: replace None by your answer and rerun.",
+                           answered=False)
     try:
         correct, feedback = ex.grader(answer)
     except (TypeError, ValueError) as err:
