@@ -7,6 +7,7 @@ Shared fixtures (toy problems, small networks, ...) go in the section at the bot
 # Load SciPy's BLAS (through scipy.sparse.linalg, which the spectrum code uses) and torch first,
 # then limit, otherwise SciPy's BLAS keeps its default thread count and oversubscribes the CPU.
 import scipy.sparse.linalg  # noqa: F401  (imported for its side effect: loads the BLAS)
+import sklearn.datasets  # noqa: F401  (scikit-learn brings its own OpenMP runtime: load it before limiting)
 import torch
 from threadpoolctl import threadpool_limits
 
