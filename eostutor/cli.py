@@ -158,12 +158,20 @@ def _cmd_reproduce(args) -> int:
     exp = run_experiment(args.name, fast=args.fast, progress=args.progress)
     out = Path(args.out) / exp.name
     paths = exp.save(out)
-    fig = _dashboard_figure(plots, list(exp.runs.values()))
+    # Experiments over many seeds name the runs to show (the featured seed); the others are in the files.
+    shown = [exp.runs[label] for label in exp.summary.get("featured", list(exp.runs))]
+    fig = _dashboard_figure(plots, shown)
     fig.savefig(out / "dashboard.png", dpi=110)
     plt.close(fig)
     paths.append(out / "dashboard.png")
-    for extra in getattr(plots, "EXPERIMENT_FIGURES", {}).get(exp.name, []):
-        paths.extend(extra(exp, out))
+    snap = [run for run in shown if "eig_values" in run.arrays]
+    if snap:  # top and bottom eigenvalues at chosen iterations (Flatland: 2/K cluster, negative ones)
+        fig, axs = plt.subplots(1, len(snap), figsize=(6 * len(snap), 4.2), layout="constrained", squeeze=False)
+        for ax, run in zip(axs[0], snap):
+            plots.eigenvalue_snapshots(run, ax=ax)
+        fig.savefig(out / "eigenvalues.png", dpi=110)
+        plt.close(fig)
+        paths.append(out / "eigenvalues.png")
     print(json.dumps({"experiment": exp.name, "written": [str(p) for p in paths]}, indent=2))
     return 0
 

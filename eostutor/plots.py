@@ -37,6 +37,7 @@ from matplotlib.lines import Line2D
 from eostutor.record import Run
 
 __all__ = [
+    "eigenvalue_snapshots",
     "OKABE_ITO",
     "RUN_COLORS",
     "FONT",
@@ -1178,4 +1179,44 @@ def segment_smoothness(result, ax: Axes | None = None, eta: float | None = None,
         ax.set_ylim(min(vals) / 15.0, max(vals) * 3.0)
     ax.set_xlim(s.min(), s.max())
     _style(ax, "step along −g: s", "smoothness ratio", title)
+    return ax
+
+
+def eigenvalue_snapshots(run: Run, ax: Axes | None = None, *, title: str | None = None) -> Axes:
+    """The top and bottom Hessian eigenvalues at a few chosen iterations (``run.eig_steps``/``eig_values``,
+    recorded by the Flatland experiment), negative ones included.
+
+    Each snapshot is one marker series against the eigenvalue's rank (largest first); the y axis is
+    symmetric-log so that eigenvalues of 0 and small negative ones stay visible next to the 2/K floor.
+
+    Returns:
+        The Axes. Artists: ``"snapshots:step{k}"`` per snapshot, ``"snapshots:floor"``.
+
+    >>> run = Run({"loss": np.ones(3), "eig_steps": np.array([0, 2]),
+    ...            "eig_values": np.array([[0.5, 0.1, -0.1], [0.2, 0.0, 0.0]])}, {"sharpness_floor": 0.2})
+    >>> find(eigenvalue_snapshots(run), "snapshots:step2").get_ydata().tolist()
+    [0.2, 0.0, 0.0]
+    """
+    if not isinstance(run, Run) or "eig_values" not in run.arrays:
+        raise ValueError("eigenvalue_snapshots needs a Run with eig_steps and eig_values "
+                         "(e.g. a featured run of eostutor.experiments.flatland)")
+    ax = _new_ax(ax)
+    sync = _Sync(ax, "snapshots")
+    steps = np.asarray(run.arrays["eig_steps"]).astype(int)
+    values = np.atleast_2d(np.asarray(run.arrays["eig_values"], dtype=float))
+    rank = np.arange(1, values.shape[1] + 1)
+    markers = "os^Dv<>"
+    for j, (k, vals) in enumerate(zip(steps, values)):
+        sync.line(f"step{k}", rank, vals, color=_color(j), marker=markers[j % len(markers)], linestyle="none",
+                  markersize=6, label=f"step {k}")
+    floor = float(run.settings.get("sharpness_floor", 0.0) or 0.0)
+    if floor > 0:
+        sync.hline("floor", floor, color="0.25", linestyle=":", linewidth=1.6, label=f"2/K = {floor:g}")
+    finite = values[np.isfinite(values)]
+    small = np.abs(finite[finite != 0]).min() if np.any(finite != 0) else 1e-3
+    sync.hline("zero", 0.0, color="0.6", linewidth=0.8)
+    sync.finish("upper right")
+    ax.set_yscale("symlog", linthresh=max(min(small, 1e-2), 1e-6))
+    _style(ax, "eigenvalue rank (largest first)", "Hessian eigenvalue",
+           title if title is not None else f"{run.label}: top and bottom eigenvalues")
     return ax

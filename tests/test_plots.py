@@ -409,3 +409,16 @@ def test_render_gallery_fast(tmp_path):
         assert p.exists() and p.stat().st_size > 5_000
         assert p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     plt.close("all")
+
+
+def test_eigenvalue_snapshots_draw_each_snapshot_and_the_floor():
+    run = Run({"loss": np.ones(5), "eig_steps": np.array([0, 4]),
+               "eig_values": np.array([[0.5, 0.3, -0.01, -0.2], [0.2, 0.2, 0.0, 0.0]])},
+              {"sharpness_floor": 0.2})
+    ax = plots.eigenvalue_snapshots(run)
+    assert plots.find(ax, "snapshots:step0").get_ydata().tolist() == [0.5, 0.3, -0.01, -0.2]
+    assert plots.find(ax, "snapshots:step4").get_xdata().tolist() == [1, 2, 3, 4]
+    assert plots.find(ax, "snapshots:floor").get_ydata()[0] == 0.2
+    assert ax.get_yscale() == "symlog"
+    with pytest.raises(ValueError, match="eig_values"):
+        plots.eigenvalue_snapshots(Run({"loss": np.ones(2)}))
