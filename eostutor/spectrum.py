@@ -8,7 +8,9 @@ eigenpair (θ, y). For a symmetric H a residual r certifies that some eigenvalue
 Methods:
     ``"exact"``: the dense Hessian and ``torch.linalg.eigh`` in float64 (small problems only).
     ``"lanczos"``: Lanczos with full reorthogonalization, in float64, stopped as soon as every wanted Ritz
-        pair has ‖H y − θ y‖ ≤ tol·|θ|. The default for anything bigger than a toy.
+        pair has ‖H y − θ y‖ ≤ tol·|θ|. The default for anything bigger than a toy. For k > 1 it is block
+        Lanczos (block min(k, 16)): a Krylov method finds an eigenvalue at most block-size times, so
+        multiplicities beyond the block are undercounted (``method="exact"`` when they matter).
     ``"power"``: power (subspace) iteration with the same residual stop; kept because it is the method
         the reader meets first, and slow on clustered top eigenvalues (the teaching point).
     ``"auto"``: ``"exact"`` for ``dim <= AUTO_EXACT_DIM`` (200), else ``"lanczos"``.
@@ -57,6 +59,9 @@ EXACT_MAX_DIM = DENSE_HESSIAN_LIMIT
 #: Eigenvalues smaller than this fraction of the largest |θ| are certified against that fraction instead
 #: of their own size: a relative test ‖Hy − θy‖ ≤ tol·|θ| can never pass for θ = 0.
 _RELATIVE_FLOOR = 1e-6
+#: Default Lanczos block size for k > 1 is min(k, BLOCK_CAP, dim): a block of p start vectors can find an
+#: eigenvalue at most p times (k = 1, the sharpness, keeps the cheaper single-vector Lanczos).
+_BLOCK_CAP = 16
 
 _F64 = torch.float64
 
@@ -278,7 +283,12 @@ def _check_tol(tol) -> float:
 
 
 def _start_block(v0, dim: int, gen: torch.Generator, columns: int = 1) -> torch.Tensor:
-    """An orthonormal (dim, p) float64 start block: v0 (vector or block) or seeded Gaussian columns."""
+    """An orthonormal (dim, p) float64 start block: v0 (vector or block) or seeded Gaussian columns.
+
+    ``columns`` (<= dim) columns from a seeded Gaussian when v0 is None; a v0 of fewer columns is padded
+    with seeded random columns orthogonal to it (a wider v0 is kept whole).
+    """
+    columns = min(columns, dim)
     if v0 is None:
         block = torch.randn(dim, columns, generator=gen, dtype=_F64)
     else:
@@ -299,6 +309,10 @@ def _start_block(v0, dim: int, gen: torch.Generator, columns: int = 1) -> torch.
             raise ValueError("v0 must be nonzero")
     # Columns (nearly) dependent on earlier ones are replaced by random directions.
     q, _ = _orthonormalize(block, torch.empty(dim, 0, dtype=_F64), gen, threshold=1e-12 * float(block.norm()))
+    if q.shape[1] < columns:  # a warm start narrower than the block: pad with random directions
+        extra = torch.randn(dim, columns - q.shape[1], generator=gen, dtype=_F64)
+        more, _ = _orthonormalize(extra, q, gen, threshold=1e-12 * float(extra.norm()))
+        q = torch.cat([q, more], dim=1)
     return q
 
 
@@ -450,11 +464,17 @@ def _krylov(matmul: _Counted, start: torch.Tensor, max_cols: int, gen: torch.Gen
         yield _KrylovState(m, Vt[:m].T, Wt[:m].T, T[:m, :m], b, p, False)
 
 
-def _lanczos(matmul: _Counted, k: int, which: str, tol: float, v0, max_hvps: int, seed: int
-             ) -> SpectrumResult:
+def _default_block_size(k: int, dim: int) -> int:
+    return 1 if k == 1 else min(k, _BLOCK_CAP, dim)
+
+
+def _lanczos(matmul: _Counted, k: int, which: str, tol: float, v0, max_hvps: int, seed: int,
+             block_size: int | None = None) -> SpectrumResult:
     dim = matmul.dim
     gen = torch.Generator().manual_seed(seed)
-    start = _start_block(v0, dim, gen)
+    if block_size is None:
+        block_size = _default_block_size(k, dim)
+    start = _start_block(v0, dim, gen, columns=block_size)
     need = _num_wanted(k, which, dim)
     # Check from one Ritz value more than wanted (from iteration 2 on for the sharpness). A warm start
     # that is nearly an eigenvector of a lower eigenvalue (the top two swapped since the last step) has a
@@ -580,7 +600,7 @@ def _check_solver_args(which, k, tol, max_hvps, seed, dim):
 
 
 def lanczos(operator, k: int = 1, *, which: str = "largest", tol: float = 1e-3, v0=None,
-            max_hvps: int = 200, seed: int = 0) -> SpectrumResult:
+            max_hvps: int = 200, seed: int = 0, block_size: int | None = None) -> SpectrumResult:
     """Extreme eigenvalues of a symmetric operator by Lanczos with full reorthogonalization.
 
     The arithmetic is float64 whatever the operator's dtype (products are cast). After every product the
@@ -590,8 +610,16 @@ def lanczos(operator, k: int = 1, *, which: str = "largest", tol: float = 1e-3, 
     before stopping it is confirmed from the stored products H V. Starting from a good guess ``v0`` (e.g.
     the top eigenvector at the previous training step) the first few products already nearly certify it.
 
-    A block ``v0`` of shape (dim, p) runs block Lanczos (p products per step), which also finds
-    eigenvalues of multiplicity up to p; a single vector cannot tell copies of a repeated eigenvalue apart.
+    For k > 1 it runs *block* Lanczos from p = ``block_size`` start vectors (p products per step).
+
+    Multiplicities: a Krylov method finds an eigenvalue of multiplicity m at most p times (p = the block
+    size). In exact arithmetic a single start vector sees each eigenspace in one direction only, so
+    single-vector Lanczos reports a repeated eigenvalue once (or a few times, by accident of round-off
+    and restarts), and the residual test cannot notice the missing copies: every reported pair is a true
+    eigenpair, but they need not be the top k *counted with multiplicity*. The default block size
+    min(k, 16, dim) for k > 1 covers multiplicities up to that size; for larger clusters (Flatland's
+    cluster at 2/K has multiplicity K) pass a larger ``block_size`` or, on small problems, use the dense
+    ``method="exact"`` of :func:`top_eigenvalues`.
 
     Args:
         operator: A :class:`~eostutor.curvature.HessianOperator`, or a symmetric (dim, dim) torch/NumPy
@@ -600,14 +628,19 @@ def lanczos(operator, k: int = 1, *, which: str = "largest", tol: float = 1e-3, 
         which: ``"largest"`` (algebraic), ``"smallest"`` or ``"both"`` (k of each).
         tol: Relative residual to certify, in (0, 1). Eigenvalues below 1e-6·max|θ| are measured
             against that floor instead (a relative test never passes at θ = 0).
-        v0: Start vector (dim,) or block (dim, p); default a seeded Gaussian vector.
+        v0: Start vector (dim,) or block (dim, m); default seeded Gaussian. A v0 with fewer than
+            ``block_size`` columns is padded with seeded random columns; a wider one is kept whole.
         max_hvps: Budget of products (the basis holds at most this many float64 vectors of length dim).
         seed: Seed of the random start (and of any restart direction).
+        block_size: Start vectors, 1 <= block_size <= dim; ``None`` means 1 for k = 1 (the sharpness:
+            single-vector Lanczos, cheapest) and min(k, 16, dim) for k > 1. An eigenvalue is found at
+            most ``block_size`` times (or v0's column count, if larger).
 
     Returns:
         A :class:`SpectrumResult`. The residual certifies that an eigenvalue of H lies within it of each
         θ; that the θ found are the *extreme* ones holds with high probability from a random start, and
-        needs a start that is not orthogonal to the wanted eigenvectors.
+        needs a start that is not orthogonal to the wanted eigenvectors, and a block at least as wide
+        as the multiplicity of each wanted eigenvalue.
 
     >>> A = torch.diag(torch.tensor([1.0, 2.0, 3.0, 10.0], dtype=torch.float64))
     >>> res = lanczos(A, tol=1e-8)
@@ -616,7 +649,9 @@ def lanczos(operator, k: int = 1, *, which: str = "largest", tol: float = 1e-3, 
     """
     matmul = _Counted(operator)
     k, tol, max_hvps, seed = _check_solver_args(which, k, tol, max_hvps, seed, matmul.dim)
-    return _lanczos(matmul, k, which, tol, v0, max_hvps, seed)
+    if block_size is not None:
+        block_size = check_int("block_size", block_size, minimum=1, maximum=matmul.dim)
+    return _lanczos(matmul, k, which, tol, v0, max_hvps, seed, block_size)
 
 
 def power_iteration(operator, k: int = 1, *, which: str = "largest", tol: float = 1e-3, v0=None,
@@ -671,11 +706,18 @@ def _exact(op: HessianOperator, k: int, which: str, tol: float) -> SpectrumResul
 
 def top_eigenvalues(problem: Problem, w: torch.Tensor | None, k: int, *, which: str = "largest",
                     method: str = "auto", tol: float = 1e-3, v0=None, max_hvps: int | None = None,
-                    seed: int = 0, operator: HessianOperator | None = None) -> SpectrumResult:
+                    seed: int = 0, operator: HessianOperator | None = None,
+                    block_size: int | None = None) -> SpectrumResult:
     """The k largest (or smallest, or both) eigenvalues of the Hessian of ``problem`` at ``w``.
 
     Negative eigenvalues matter: in Flatland the spectrum comes in ± pairs around a saddle, which
     ``which="both"`` shows.
+
+    Multiplicities: Lanczos finds an eigenvalue of multiplicity m at most ``block_size`` times (default
+    min(k, 16, dim) for k > 1; 1 for k = 1, where it does not matter; power iteration's block is k). The
+    residuals certify each reported pair but cannot reveal copies the Krylov space never saw. When
+    multiplicities matter and the problem is small, use ``method="exact"`` (e.g. Flatland's cluster at 2/K
+    has multiplicity K); otherwise pass a ``block_size`` at least the largest multiplicity wanted.
 
     Args:
         problem: Any :class:`~eostutor.problems.Problem`.
@@ -686,10 +728,14 @@ def top_eigenvalues(problem: Problem, w: torch.Tensor | None, k: int, *, which: 
         tol: Relative residual ‖H y − θ y‖ / |θ| to certify, in (0, 1).
         v0: Warm start: a previous eigenvector (dim,) or a block (dim, p). Ignored by ``"exact"``. For
             k > 1 pass the previous ``res.eigenvectors``: block Lanczos from them certified the top 5 of the
-            benchmark network along GD in about 12 products per step, against 25 cold.
+            benchmark network along GD in about 12 products per step, against 25 cold. A v0 narrower
+            than the block is padded with random columns.
         max_hvps: Budget of products (default max(200, 40k) for Lanczos, 5x that for power).
         seed: Seed of the random start vector.
         operator: A :class:`~eostutor.curvature.HessianOperator` already built at w (saves a gradient).
+        block_size: Lanczos start block width, 1 <= block_size <= dim (``None``: 1 for k = 1, else
+            min(k, 16, dim)); see :func:`lanczos`. Ignored by ``"exact"`` and ``"power"`` (whose block
+            is k, or v0's width if larger).
 
     Returns:
         A :class:`SpectrumResult`, eigenvalues in descending order.
@@ -705,6 +751,8 @@ def top_eigenvalues(problem: Problem, w: torch.Tensor | None, k: int, *, which: 
     k = check_int("k", k, minimum=1, maximum=op.dim)
     tol = _check_tol(tol)
     seed = check_int("seed", seed, minimum=0)
+    if block_size is not None:
+        block_size = check_int("block_size", block_size, minimum=1, maximum=op.dim)
     if method == "auto":
         method = "exact" if op.dim <= AUTO_EXACT_DIM else "lanczos"
     if max_hvps is None:
@@ -712,8 +760,9 @@ def top_eigenvalues(problem: Problem, w: torch.Tensor | None, k: int, *, which: 
     if method == "exact":
         check_int("max_hvps", max_hvps, minimum=1)
         return _exact(op, k, which, tol)
-    solver = lanczos if method == "lanczos" else power_iteration
-    return solver(op, k, which=which, tol=tol, v0=v0, max_hvps=max_hvps, seed=seed)
+    if method == "lanczos":
+        return lanczos(op, k, which=which, tol=tol, v0=v0, max_hvps=max_hvps, seed=seed, block_size=block_size)
+    return power_iteration(op, k, which=which, tol=tol, v0=v0, max_hvps=max_hvps, seed=seed)
 
 
 def sharpness(problem: Problem, w: torch.Tensor | None, *, method: str = "auto", tol: float = 1e-3, v0=None,

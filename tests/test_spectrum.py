@@ -282,6 +282,56 @@ def test_multiplicity_needs_a_block():
     np.testing.assert_allclose(res.eigenvalues, [10.0, 10.0, 3.0], atol=1e-8)
 
 
+def _clustered_quadratic():
+    """dim 60: 5 with multiplicity 6, ±3 with multiplicity 4 each, and 46 distinct values in (-2, 2)."""
+    spread = np.linspace(-1.9, 1.9, 46).tolist()
+    values = [5.0] * 6 + [3.0, -3.0] * 4 + spread
+    return Quadratic(values, rotate=7), np.sort(np.array(values))[::-1]
+
+
+def test_block_lanczos_finds_multiplicities():
+    """A single start vector sees each eigenspace in one direction; the default block (min(k, 16)) does not."""
+    q, desc = _clustered_quadratic()
+    w = torch.zeros(q.dim, dtype=F64)
+    top = top_eigenvalues(q, w, 6, method="lanczos", tol=1e-8)
+    assert top.converged
+    np.testing.assert_allclose(top.eigenvalues, [5.0] * 6, atol=1e-7)
+    k = 10
+    both = top_eigenvalues(q, w, k, which="both", method="lanczos", tol=1e-8)
+    assert both.converged
+    np.testing.assert_allclose(both.eigenvalues, np.concatenate([desc[:k], desc[-k:]]), atol=1e-7)
+    assert np.sum(np.isclose(both.eigenvalues, 3.0, atol=1e-6)) == 4
+    assert np.sum(np.isclose(both.eigenvalues, -3.0, atol=1e-6)) == 4
+    # The eigenvectors of a repeated eigenvalue span its eigenspace (orthonormal columns).
+    y = both.eigenvectors
+    torch.testing.assert_close(y.T @ y, torch.eye(2 * k, dtype=F64), rtol=0, atol=1e-8)
+    # A warm start narrower than the block is padded with random columns.
+    v0 = torch.randn(q.dim, generator=torch.Generator().manual_seed(1), dtype=F64)
+    warm = top_eigenvalues(q, w, 6, method="lanczos", tol=1e-8, v0=v0)
+    np.testing.assert_allclose(warm.eigenvalues, [5.0] * 6, atol=1e-7)
+    # The documented limitation: a block of 1 reports the eigenvalue 5 fewer than 6 times.
+    single = top_eigenvalues(q, w, 6, method="lanczos", tol=1e-8, block_size=1)
+    assert np.sum(np.isclose(single.eigenvalues, 5.0, atol=1e-6)) < 6
+    # An explicit block as wide as the wanted copies suffices (also on a plain matrix).
+    narrow = lanczos(q.matrix, 2, tol=1e-8, block_size=2)
+    np.testing.assert_allclose(narrow.eigenvalues, [5.0, 5.0], atol=1e-7)
+
+
+def test_mlp_cluster_multiplicities_match_eigvalsh():
+    """The notebook report: a tanh MLP at w = (0, …, out.bias = 0.1) has 2/K with multiplicity K = 10
+    and ±0.0487 with multiplicity 16; single-vector Lanczos found 0.2 four times and each ± pair twice."""
+    problem = MLPProblem(digits(n_train=200, scale="unit"), hidden=(16,), activation="tanh")
+    w = torch.zeros(problem.dim, dtype=F64)
+    w[problem.layer_slices["out.bias"]] = 0.1
+    k = 12
+    res = top_eigenvalues(problem, w, k, which="both", method="lanczos", tol=1e-6)
+    evals = torch.linalg.eigvalsh(HessianOperator(problem, w).dense().to(F64)).numpy()
+    assert res.converged
+    expected = np.concatenate([evals[::-1][:k], evals[:k][::-1]])
+    np.testing.assert_allclose(res.eigenvalues, expected, atol=1e-6 * abs(evals).max())
+    assert np.sum(np.isclose(res.eigenvalues, 0.2, atol=1e-6)) == 10
+
+
 def test_dependent_start_block_and_full_spectrum():
     q = Quadratic([4.0, -1.0, 2.0, 0.5], rotate=6)
     w = torch.zeros(4, dtype=F64)
@@ -463,6 +513,9 @@ BAD_CALLS = [
      r"operator has dim=2 but the problem has dim=3"),
     (lambda q, w: sharpness(q, w, operator=q.matrix), r"operator must be a HessianOperator .* got Tensor"),
     (lambda q, w: lanczos(torch.zeros(3, 2)), r"square matrix .* shape \(3, 2\)"),
+    (lambda q, w: top_eigenvalues(q, w, 2, method="lanczos", block_size=0),
+     r"block_size must be an integer in \[1, 3\], got 0"),
+    (lambda q, w: lanczos(q.matrix, 2, block_size=4), r"block_size must be an integer in \[1, 3\], got 4"),
     (lambda q, w: hessian_trace(q, w, num_samples=1), r"num_samples must be an integer >= 2, got 1"),
     (lambda q, w: spectral_density(q, w, num_probes=0), r"num_probes must be an integer >= 1, got 0"),
     (lambda q, w: spectral_density(q, w, lanczos_steps=0), r"lanczos_steps must be an integer >= 1, got 0"),
