@@ -56,7 +56,9 @@ from eostutor.problems import Minimalist, MLPProblem, Problem, Quadratic, Scalar
 from eostutor.record import Run
 from eostutor.spectrum import segment_smoothness
 from eostutor.spectrum import sharpness as measure_sharpness
-from eostutor.stepsizes import make_rule
+from eostutor.experiments import FLATLAND_RULES, FLATLAND_SEED, flatland_label, flatland_problem, flatland_rule
+from eostutor.stepsizes import RULES as STEPSIZE_RULES
+from eostutor.stepsizes import make_rule, rule_label
 from eostutor.training import train
 
 __all__ = [
@@ -70,6 +72,8 @@ __all__ = [
     "BifurcationExplorer",
     "SmoothnessExplorer",
     "FlatlandLab",
+    "FLATLAND_LAB_RULES",
+    "flatland_lab_rule",
 ]
 
 
@@ -1076,91 +1080,147 @@ class SmoothnessExplorer(_LiveWidget):
 
 
 # --------------------------------------------------------------------------------------------------
-class FlatlandLab(_LiveWidget):
-    """Two rules side by side on a ReLU network with K-class MSE (e.g. NLS vs NLS-ub).
+#: Rules of :class:`FlatlandLab`'s menus: the Flatland comparison's (GD-warmup, GD-warmup-ub and the two
+#: ablations of NLS-ub included, see :data:`eostutor.experiments.FLATLAND_RULES`), then the other widget rules.
+FLATLAND_LAB_RULES = tuple(dict.fromkeys(("nls", "nls-ub", "constant") + FLATLAND_RULES + WIDGET_RULES))
 
-    Columns = rules, rows = loss, sharpness (with 2/η and the 2/K floor), step size (with η = K) and the
-    layer gradient norms (hidden vs last bias); each row shares its y-axis so the two runs compare at a
-    glance. Both runs stream (A then B) in a background thread; changing a control cancels them.
+
+def flatland_lab_rule(name: str, num_classes: int | None, eta: float = 8.0):
+    """The rule and legend label of a :class:`FlatlandLab` menu entry.
+
+    Names of :data:`eostutor.experiments.FLATLAND_RULES` get the paper's constants
+    (:func:`eostutor.experiments.flatland_rule`; NLS-ub's cap is K); ``"constant"`` is GD with step ``eta``
+    (the only rule that uses it); the other rules get their defaults.
+
+    >>> flatland_lab_rule("constant", 10, eta=8.0)[1], flatland_lab_rule("warmup-ub", 10)[1]
+    ('GD, η = 8', 'GD-warmup-ub')
+    >>> flatland_lab_rule("nls-cap-only", 10)[1]
+    'NLS (cap only)'
+    """
+    name = check_choice("rule", name, FLATLAND_LAB_RULES)
+    if name == "constant":
+        rule = make_rule("constant", eta=check_positive("eta", eta))
+    elif name in FLATLAND_RULES:
+        if num_classes is None:
+            raise ValueError(f"rule {name!r} needs a classification problem (num_classes K); got one without K")
+        rule = flatland_rule(name, num_classes)
+    else:
+        rule = make_rule(name)
+    label = rule_label(rule) if name in STEPSIZE_RULES else flatland_label(name)
+    return rule, label
+
+
+class FlatlandLab(_LiveWidget):
+    """Two rules side by side on a ReLU network with K-class MSE (default: NLS vs NLS-ub in Flatland).
+
+    Columns = rules; rows = the panels of the paper's Figure 3 plus the step size: loss, sharpness (with
+    2/η_k and the 2/K floor), η·λ_max (with 1 − c and 2), step size (with η = K), layer gradient norms
+    (hidden vs last bias) and test accuracy. Each row shares its y-axis (limits spanning both runs) so the
+    two runs compare at a glance. Both runs stream (A then B) in a background thread; changing a control
+    cancels them ("latest wins").
+
+    Each side has a rule menu (:data:`FLATLAND_LAB_RULES`) and an η slider that applies to the
+    ``"constant"`` rule only (constant-step GD at η = 8–9 is the most reliable route into Flatland for
+    K = 10); it is disabled for the other rules, which choose η themselves (NLS-ub's cap stays K).
 
     Args:
         rules: The two rule names (default ("nls", "nls-ub")).
         num_steps: Steps per run.
-        seed: Initialisation seed (the same for both).
-        problem: A network Problem (default: 2×32 ReLU MLP on 500 digits, MSE, float32).
+        seed: Initialisation seed, the same for both (default :data:`eostutor.experiments.FLATLAND_SEED`).
+        problem: A network Problem (default :func:`eostutor.experiments.flatland_problem`, the Flatland
+            setting: 4×16 ReLU MLP, 500 digits, MSE, K = 10).
+        eta: The constant rule's η, one number for both sides or a pair (default 8).
         sharpness_every: λ_max measurement interval.
         background: Train in a background thread (default True).
         interactive: See :class:`StepSizeExplorer`.
     """
 
-    ROWS = ("loss", "sharpness", "step_size", "layer_grad_norms")
+    ROWS = ("loss", "sharpness", "eta_sharpness", "step_size", "layer_grad_norms", "test_accuracy")
 
-    def __init__(self, rules=("nls", "nls-ub"), *, num_steps: int = 300, seed: int = 0, problem: Problem | None = None,
-                 sharpness_every: int = 10, background: bool = True, interactive: bool | None = None):
-        super().__init__(figsize=(11, 10), interactive=interactive)
+    def __init__(self, rules=("nls", "nls-ub"), *, num_steps: int = 300, seed: int | None = None,
+                 problem: Problem | None = None, eta=8.0, sharpness_every: int = 10, background: bool = True,
+                 interactive: bool | None = None):
+        super().__init__(figsize=(11, 13), interactive=interactive)
         w = _widgets()
-        self.problem = _digits_mlp("relu") if problem is None else problem
+        self.problem = flatland_problem() if problem is None else problem
         if not isinstance(self.problem, Problem):
             raise ValueError(f"problem must be an eostutor Problem, got {type(self.problem).__name__}")
         self.sharpness_every = check_int("sharpness_every", sharpness_every, minimum=1)
         self.background = background
+        seed = FLATLAND_SEED if seed is None else check_int("seed", seed, minimum=0)
         rules = list(rules)
         if len(rules) != 2:
             raise ValueError(f"FlatlandLab compares exactly two rules, got {rules!r}")
+        etas = [eta, eta] if np.ndim(eta) == 0 else list(eta)
+        if len(etas) != 2:
+            raise ValueError(f"eta must be one number or a pair, got {eta!r}")
+        etas = [check_positive("eta", float(e)) for e in etas]
+        options = list(FLATLAND_LAB_RULES)
         self.controls = {
-            "rule_a": w.Dropdown(options=list(WIDGET_RULES), value=check_choice("rule", rules[0], WIDGET_RULES),
-                                 description="left"),
-            "rule_b": w.Dropdown(options=list(WIDGET_RULES), value=check_choice("rule", rules[1], WIDGET_RULES),
-                                 description="right"),
+            "rule_a": w.Dropdown(options=options, value=check_choice("rule", rules[0], options), description="left"),
+            "eta_a": _log_slider(etas[0], 1e-2, 1e2),
+            "rule_b": w.Dropdown(options=options, value=check_choice("rule", rules[1], options), description="right"),
+            "eta_b": _log_slider(etas[1], 1e-2, 1e2),
             "num_steps": w.IntSlider(value=num_steps, min=10, max=3000, step=10, description="steps",
                                      continuous_update=False),
             "seed": w.BoundedIntText(value=seed, min=0, max=10_000, description="seed",
                                      layout=w.Layout(width="170px")),
         }
         self.runs: list[Run | None] = [None, None]
+        self._ylims: dict = {}
         fig = self.figure
         axs = fig.subplots(len(self.ROWS), 2, sharex="col", sharey="row")
         self.axes = {(row, col): axs[i, col] for i, row in enumerate(self.ROWS) for col in range(2)}
-        self.widget = w.VBox([w.HBox([self.controls["rule_a"], self.controls["rule_b"]]),
-                              w.HBox([self.controls["num_steps"], self.controls["seed"]]),
+        c = self.controls
+        self.widget = w.VBox([w.HBox([w.VBox([c["rule_a"], c["eta_a"]]), w.VBox([c["rule_b"], c["eta_b"]])]),
+                              w.HBox([c["num_steps"], c["seed"]]),
                               w.HBox([self.progress, self.status]), self.live.view, self.output])
-        for name in self.controls:
+        for name in ("rule_a", "rule_b", "num_steps", "seed"):
             self._observe(name, self.update)
+        for side in ("a", "b"):  # η re-runs only when that side's rule uses it
+            self._observe(f"eta_{side}", lambda side=side: self.update() if self._uses_eta(side) else None)
         self._guard(self.update)()
 
     def __repr__(self) -> str:
         a, b = self.controls["rule_a"].value, self.controls["rule_b"].value
         return f"FlatlandLab({a!r} vs {b!r} on {self.problem!r})"
 
-    def _rule(self, name: str):
-        if name == "constant":
-            return make_rule("constant", eta=1.0)
-        if name == "nls-ub":
-            return make_rule("nls-ub")  # cap = K: 2/η stays above the floor 2/K
-        return make_rule(name)
+    def _uses_eta(self, side: str) -> bool:
+        return self.controls[f"rule_{side}"].value == "constant"
+
+    def _eta(self, side: str) -> float:
+        return float(f"{float(self.controls[f'eta_{side}'].value):.3g}")  # log-slider values: 3 digits
+
+    def _rule(self, name: str, eta: float = 8.0):
+        """The rule of a menu entry (see :func:`flatland_lab_rule`)."""
+        return flatland_lab_rule(name, getattr(self.problem, "num_classes", None), eta)[0]
 
     def update(self) -> None:
         """Re-run both rules with the current controls (cancels a running pair)."""
         self._clear_output()
-        names = (self.controls["rule_a"].value, self.controls["rule_b"].value)
+        for side in ("a", "b"):
+            self.controls[f"eta_{side}"].disabled = not self._uses_eta(side)
+        specs = [(self.controls[f"rule_{side}"].value, self._eta(side)) for side in ("a", "b")]
         num_steps = int(self.controls["num_steps"].value)
         seed = int(self.controls["seed"].value)
-        self.jobs.submit(lambda is_stale: self._job(names, num_steps, seed, is_stale), self.background)
+        self.jobs.submit(lambda is_stale: self._job(specs, num_steps, seed, is_stale), self.background)
 
-    def _job(self, names, num_steps: int, seed: int, is_stale) -> None:
+    def _job(self, specs, num_steps: int, seed: int, is_stale) -> None:
         try:
             self.runs = [None, None]
-            for col, name in enumerate(names):
-                def on_partial(partial, col=col):
+            self._ylims = {}
+            K = getattr(self.problem, "num_classes", None)
+            built = [flatland_lab_rule(name, K, eta) for name, eta in specs]  # bad settings: rejected first
+            for col, (rule, label) in enumerate(built):
+                def on_partial(partial, col=col, label=label):
                     if is_stale():
                         return
                     self._progress((col + partial.num_steps / num_steps) / 2)
-                    self._say(f"{name}: step {partial.num_steps} / {num_steps}")
+                    self._say(f"{label}: step {partial.num_steps} / {num_steps}")
                     self._draw_column(col, partial, force=False)
 
-                run = train(self.problem, self._rule(name), num_steps, seed=seed,
-                            sharpness_every=self.sharpness_every, callback=on_partial, callback_every=10,
-                            should_stop=is_stale, label=name.upper())
+                run = train(self.problem, rule, num_steps, seed=seed, sharpness_every=self.sharpness_every,
+                            callback=on_partial, callback_every=10, should_stop=is_stale, label=label)
                 if is_stale():
                     if run.interrupted:
                         self.cancelled.append(run)
@@ -1171,9 +1231,14 @@ class FlatlandLab(_LiveWidget):
             self._progress(None)
             parts = []
             for r in self.runs:
+                if r.diverged:
+                    parts.append(f"{r.label}: {divergence_message(r, self.problem)}")
+                    continue
                 s = r.summary()
-                parts.append(f"{r.label}: final loss {s['final_loss']:.3g}, λ_max {s['final_sharpness']:.3g}")
-            self._say("; ".join(parts), "ok")
+                acc = r.test_accuracy[np.isfinite(r.test_accuracy)]
+                extra = f", test acc. {acc[-1]:.2f}" if acc.size else ""
+                parts.append(f"{r.label}: final loss {s['final_loss']:.3g}, λ_max {s['final_sharpness']:.3g}{extra}")
+            self._say("; ".join(parts), "warn" if any(r.diverged for r in self.runs) else "ok")
         except Exception as exc:  # noqa: BLE001
             if not is_stale():
                 self._report(exc)
@@ -1185,8 +1250,14 @@ class FlatlandLab(_LiveWidget):
         with self._draw_lock:
             for row in self.ROWS:
                 ax = self.axes[(row, col)]
-                plots.DASHBOARD_PANELS[row](run, ax=ax, title=run.label if row == "loss" else None)
+                plots.DASHBOARD_PANELS[row](run, ax=ax, title=run.label if row == "loss" else _PANEL_TITLES.get(row))
                 ax.set_xlim(0, int(self.controls["num_steps"].value))
+                # the row shares its y-axis: limits spanning both columns of this pair, not the last drawn
+                self._ylims[(row, col)] = ax.get_ylim()
+                lims = [v for (r, _), v in self._ylims.items() if r == row]
+                lo, hi = min(v[0] for v in lims), max(v[1] for v in lims)
+                if np.isfinite(lo) and np.isfinite(hi) and hi > lo:
+                    ax.set_ylim(lo, hi)
                 if col == 1:
                     ax.set_ylabel("")
                 if row != self.ROWS[-1]:

@@ -273,13 +273,93 @@ def test_flatland_lab_two_aligned_dashboards():
                       interactive=False)
     try:
         a, b = lab.runs
-        assert a.label == "NLS" and b.label == "NLS-UB"
+        assert a.label == "NLS" and b.label == "NLS-ub"  # rule_label, the paper's names
         np.testing.assert_array_equal(find(lab.axes[("loss", 0)], "loss:line:0").get_ydata(), a.loss)
         np.testing.assert_array_equal(find(lab.axes[("loss", 1)], "loss:line:0").get_ydata(), b.loss)
         assert lab.axes[("sharpness", 0)].get_ylim() == lab.axes[("sharpness", 1)].get_ylim()  # aligned
         assert np.all(b.eta < 3)  # NLS-ub: η < K = 3
+        for col, run in enumerate(lab.runs):  # the η·λ_max row (the paper's Figure 3)
+            line = find(lab.axes[("eta_sharpness", col)], "eta_sharpness:line:0")
+            m = np.isfinite(run.sharpness)
+            assert m.sum() >= 2
+            np.testing.assert_allclose(line.get_ydata(), (run.eta * run.sharpness)[m])
+            np.testing.assert_allclose(line.get_ydata(), run.eta_sharpness[m])
+            assert find(lab.axes[("eta_sharpness", col)], "eta_sharpness:two") is not None
+            assert find(lab.axes[("eta_sharpness", col)], "eta_sharpness:one_minus_c") is not None
+        top = max(np.nanmax(r.eta_sharpness) for r in lab.runs)
+        assert lab.axes[("eta_sharpness", 0)].get_ylim()[1] >= top  # the shared limits span both runs
+        assert {"layer_grad_norms", "test_accuracy", "step_size"} <= set(FlatlandLab.ROWS)
+        assert lab.controls["eta_a"].disabled and lab.controls["eta_b"].disabled  # neither rule uses η
         lab.controls["rule_a"].value = "cdat"
         assert lab.runs[0].label == "CDAT"
+    finally:
+        lab.close()
+
+
+def test_flatland_lab_menus_have_the_flatland_rules():
+    lab = FlatlandLab(num_steps=10, problem=_tiny_net("relu"), sharpness_every=5, background=False,
+                      interactive=False)
+    try:
+        for side in ("rule_a", "rule_b"):
+            assert {"warmup", "warmup-ub", "nls-cap-only", "nls-once-only", "constant", "nls", "nls-ub"} <= set(
+                lab.controls[side].options)
+        expected = {"warmup": "GD-warmup", "warmup-ub": "GD-warmup-ub", "nls-cap-only": "NLS (cap only)",
+                    "nls-once-only": "NLS (one doubling only)"}
+        for name, label in expected.items():
+            lab.controls["rule_b"].value = name
+            assert lab.runs[1].label == label and len(lab.output.outputs) == 0
+        assert np.all(lab.runs[1].eta[np.isfinite(lab.runs[1].eta)] > 0)
+        lab.controls["rule_b"].value = "warmup-ub"
+        assert np.nanmax(lab.runs[1].eta) <= 0.9 * 3 + 1e-12  # GD-warmup-ub: η ≤ 0.9 K, K = 3
+        lab.controls["rule_b"].value = "nls-cap-only"
+        assert np.all(lab.runs[1].eta < 3)  # the cap K = 3 without the one-doubling limit
+    finally:
+        lab.close()
+
+
+def test_flatland_lab_constant_eta_control_reruns():
+    lab = FlatlandLab(("constant", "nls"), num_steps=10, problem=_tiny_net("relu"), eta=(0.5, 2.0),
+                      sharpness_every=5, background=False, interactive=False)
+    try:
+        a, b = lab.runs
+        assert a.label == "GD, η = 0.5" and np.all(a.eta == 0.5)
+        assert lab.controls["eta_a"].description == "η" and not lab.controls["eta_a"].disabled
+        assert lab.controls["eta_b"].disabled  # NLS chooses η itself
+        lab.controls["eta_a"].value = 0.25
+        assert lab.runs[0] is not a and np.all(lab.runs[0].eta == 0.25)
+        assert lab.runs[0].label == "GD, η = 0.25"
+        line = find(lab.axes[("step_size", 0)], "step_size:line:0")
+        np.testing.assert_allclose(line.get_ydata(), lab.runs[0].eta)
+        before = lab.runs
+        lab.controls["eta_b"].value = 1.0  # unused by NLS: no re-run
+        assert lab.runs is before
+        lab.controls["rule_b"].value = "constant"  # now it is used
+        assert lab.runs[1].label == "GD, η = 1" and not lab.controls["eta_b"].disabled
+    finally:
+        lab.close()
+
+
+def test_flatland_lab_diverged_message():
+    lab = FlatlandLab(("constant", "constant"), num_steps=10, problem=_tiny_net("relu"), eta=(50.0, 0.5),
+                      sharpness_every=5, background=False, interactive=False)
+    try:
+        assert lab.runs[0].diverged and not lab.runs[1].diverged
+        assert "diverged at step" in lab.status.value and "⚠" in lab.status.value
+    finally:
+        lab.close()
+
+
+def test_flatland_lab_defaults_to_the_flatland_setting(monkeypatch):
+    import eostutor.widgets as widgets
+    from eostutor import experiments
+
+    small = experiments.flatland_problem(n_train=60)
+    monkeypatch.setattr(widgets, "flatland_problem", lambda: small)  # the shipped one, smaller for speed
+    lab = FlatlandLab(num_steps=10, sharpness_every=5, background=False, interactive=False)
+    try:
+        assert lab.problem is small and lab.controls["seed"].value == experiments.FLATLAND_SEED
+        assert [r.label for r in lab.runs] == ["NLS", "NLS-ub"]
+        assert lab.runs[0].settings["seed"] == experiments.FLATLAND_SEED
     finally:
         lab.close()
 
@@ -290,8 +370,8 @@ def test_flatland_lab_error_path(monkeypatch):
     lab = FlatlandLab(num_steps=10, problem=_tiny_net("relu"), background=False, interactive=False)
     try:
         monkeypatch.setattr(widgets, "train", lambda *a, **k: (_ for _ in ()).throw(RuntimeError("flat boom")))
-        lab.controls["seed"].value = 1
-        assert "flat boom" in _texts(lab)
+        lab.controls["seed"].value += 1  # any change re-runs (the default seed is FLATLAND_SEED)
+        assert "flat boom" in _texts(lab) and "RuntimeError" in lab.status.value
     finally:
         lab.close()
 
