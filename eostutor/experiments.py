@@ -24,7 +24,7 @@ from eostutor.training import train
 
 __all__ = ["Experiment", "EXPERIMENTS", "reference_problem", "eos", "adaptive", "run_experiment",
            "FLATLAND_RULES", "flatland_rule", "flatland_label", "flatland_problem", "flatland_signature",
-           "flatland"]
+           "flatland", "json_ready"]
 
 
 @dataclass
@@ -64,7 +64,7 @@ class Experiment:
         summary_path = outdir / "summary.json"
         payload = {"experiment": self.name, "description": self.description, "problem": repr(self.problem),
                    "settings": self.settings, "summary": self.summary}
-        summary_path.write_text(json.dumps(_clean(payload), indent=2) + "\n")
+        summary_path.write_text(json.dumps(json_ready(payload), indent=2) + "\n")
         paths.append(summary_path)
         return paths
 
@@ -77,16 +77,20 @@ def _slug(label: str) -> str:
     return "".join(keep).strip("_") or "run"
 
 
-def _clean(value):
-    """JSON cannot hold NaN: write it as null."""
+def json_ready(value):
+    """Nested dicts/lists with NumPy scalars and NaN made JSON-safe (NaN and inf become null).
+
+    >>> json_ready({"loss": float("nan"), "steps": np.int64(3), "ok": np.bool_(True)})
+    {'loss': None, 'steps': 3, 'ok': True}
+    """
     if isinstance(value, dict):
-        return {str(k): _clean(v) for k, v in value.items()}
+        return {str(k): json_ready(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_clean(v) for v in value]
+        return [json_ready(v) for v in value]
     if isinstance(value, (float, np.floating)):
         return float(value) if math.isfinite(value) else None
-    if isinstance(value, np.integer):
-        return int(value)
+    if isinstance(value, (np.integer, np.bool_)):
+        return value.item()
     return value
 
 

@@ -41,7 +41,13 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from eostutor.datasets import digits, gaussian_clusters  # noqa: E402
-from eostutor.experiments import FLATLAND_RULES, flatland_label, flatland_rule, flatland_signature  # noqa: E402
+from eostutor.experiments import (  # noqa: E402
+    FLATLAND_RULES,
+    flatland_label,
+    flatland_rule,
+    flatland_signature,
+    json_ready,
+)
 from eostutor.problems import MLPProblem  # noqa: E402
 from eostutor.training import train  # noqa: E402
 
@@ -291,18 +297,7 @@ def main(argv=None) -> int:
     table = aggregate(records)
     out.parent.mkdir(parents=True, exist_ok=True)
 
-    def clean(v):
-        if isinstance(v, dict):
-            return {str(k): clean(x) for k, x in v.items()}
-        if isinstance(v, (list, tuple)):
-            return [clean(x) for x in v]
-        if isinstance(v, (float, np.floating)):
-            return float(v) if math.isfinite(v) else None
-        if isinstance(v, (np.integer, np.bool_)):
-            return v.item()
-        return v
-
-    out.with_suffix(".json").write_text(json.dumps(clean({"meta": meta, "table": table, "runs": records}),
+    out.with_suffix(".json").write_text(json.dumps(json_ready({"meta": meta, "table": table, "runs": records}),
                                                    indent=1) + "\n")
     write_markdown(out.with_suffix(".md"), table, meta)
     print(f"wrote {out.with_suffix('.json')} and {out.with_suffix('.md')} ({wall / 60:.1f} min)")
