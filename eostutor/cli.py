@@ -42,7 +42,7 @@ def _build_parser() -> argparse.ArgumentParser:
                      epilog="Examples:\n  python -m eostutor list\n"
                             "  python -m eostutor run --problem quadratic --rule constant --eta 0.19 --steps 200\n"
                             "  python -m eostutor reproduce eos --fast --out results\n"
-                            "  python -m eostutor figures docs/figures")
+                            "  python -m eostutor figures notebooks/figures")
     parser.add_argument("--threads", type=int, default=1,
                         help="torch CPU threads (default 1: fastest for these small problems)")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
