@@ -39,6 +39,13 @@ __all__ = [
 DENSE_HESSIAN_LIMIT = 4000
 
 
+def _check_device(device) -> torch.device:
+    try:
+        return torch.device(device)
+    except (RuntimeError, TypeError):
+        raise ValueError(f"device must be a torch device such as 'cpu', got {device!r}") from None
+
+
 class LocalCurvature:
     """Loss, gradient and Hessian-vector products at one point, sharing one autograd graph.
 
@@ -126,7 +133,7 @@ class Problem:
             raise ValueError(f"dtype must be torch.float32 or torch.float64, got {dtype!r}")
         self.dim = int(dim)
         self.dtype = dtype
-        self.device = torch.device(device)
+        self.device = _check_device(device)
 
     # -- the protocol -------------------------------------------------------------------------------
     def objective(self, w: torch.Tensor) -> torch.Tensor:
@@ -559,7 +566,7 @@ class _DataProblem(Problem):
         self.loss_name = check_choice("loss", loss, ["mse", "ce"])
         if loss == "ce" and dataset.num_classes is None:
             raise ValueError("loss='ce' needs a classification dataset; use loss='mse' for regression")
-        dev = torch.device(device)
+        dev = _check_device(device)
         self.x_train = dataset.x_train.to(dtype=dtype, device=dev)
         self.x_test = dataset.x_test.to(dtype=dtype, device=dev)
         self.y_train = dataset.y_train.to(device=dev)
@@ -725,6 +732,8 @@ class MLPProblem(_DataProblem):
     def __init__(self, dataset, hidden: Sequence[int] = (32, 32), activation: str = "tanh", bias: bool = True,
                  loss: str = "mse", init_scale: float = 1.0, dtype: torch.dtype = torch.float64, device="cpu"):
         self._setup_data(dataset, loss, dtype, device)
+        if isinstance(hidden, str):
+            raise ValueError(f"hidden must be a sequence of positive layer widths, e.g. (32, 32), got {hidden!r}")
         if isinstance(hidden, (int, np.integer)):
             hidden = (int(hidden),)
         try:

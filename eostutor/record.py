@@ -53,9 +53,16 @@ def _jsonable(value):
         return value.tolist()
     if isinstance(value, np.generic):
         return value.item()
-    if isinstance(value, float) and not math.isfinite(value):
-        return repr(value)  # JSON has no NaN/inf; keep them readable
+    if isinstance(value, (float, np.floating)) and not math.isfinite(value):
+        return {"__float__": repr(float(value))}  # JSON has no NaN/inf: a tagged value that load() restores
     return value
+
+
+def _restore(obj):
+    """json object_hook: turn the tagged non-finite floats written by _jsonable back into floats."""
+    if set(obj) == {"__float__"}:
+        return float(obj["__float__"])
+    return obj
 
 
 class Run:
@@ -250,7 +257,7 @@ class Run:
             with np.load(path, allow_pickle=False) as data:
                 if "meta" not in data.files:
                     raise ValueError("no eostutor metadata")
-                meta = json.loads(bytes(data["meta"]).decode("utf-8"))
+                meta = json.loads(bytes(data["meta"]).decode("utf-8"), object_hook=_restore)
                 if meta.get("format") != _FORMAT:
                     raise ValueError(f"format is {meta.get('format')!r}")
                 if int(meta.get("format_version", 0)) > _FORMAT_VERSION:

@@ -13,7 +13,8 @@ Methods:
         multiplicities beyond the block are undercounted (``method="exact"`` when they matter).
     ``"power"``: power (subspace) iteration with the same residual stop; kept because it is the method
         the reader meets first, and slow on clustered top eigenvalues (the teaching point).
-    ``"auto"``: ``"exact"`` for ``dim <= AUTO_EXACT_DIM`` (200), else ``"lanczos"``.
+    ``"auto"``: ``"exact"`` for ``dim <= AUTO_EXACT_DIM`` (200; 1,000 for toys with closed-form Hessians),
+    else ``"lanczos"``.
 
 Also: :func:`hessian_trace` (Hutchinson), :func:`spectral_density` (stochastic Lanczos quadrature) and
 :func:`segment_smoothness` (the local smoothness along the gradient step of Flatland's Figure 4).
@@ -47,6 +48,7 @@ __all__ = [
     "METHODS",
     "WHICH",
     "AUTO_EXACT_DIM",
+    "AUTO_EXACT_DIM_ANALYTIC",
     "EXACT_MAX_DIM",
 ]
 
@@ -54,6 +56,8 @@ METHODS = ("auto", "exact", "lanczos", "power")
 WHICH = ("largest", "smallest", "both")
 #: ``method="auto"`` uses the dense Hessian up to this many parameters, Lanczos above.
 AUTO_EXACT_DIM = 200
+#: ... and up to this many for problems with closed-form Hessians (the toys).
+AUTO_EXACT_DIM_ANALYTIC = 1000
 #: ``method="exact"`` refuses above this many parameters (a dense dim x dim Hessian and its eigh).
 EXACT_MAX_DIM = DENSE_HESSIAN_LIMIT
 #: Eigenvalues smaller than this fraction of the largest |θ| are certified against that fraction instead
@@ -278,6 +282,10 @@ def _check_w(problem: Problem, w) -> torch.Tensor:
     return w
 
 
+#: Relative size of the seeded random component mixed into every warm start (see _start_block).
+WARM_START_NOISE = 0.1
+
+
 def _check_tol(tol) -> float:
     return check_in_range("tol", tol, 0.0, 1.0, low_inclusive=False, high_inclusive=False)
 
@@ -307,6 +315,13 @@ def _start_block(v0, dim: int, gen: torch.Generator, columns: int = 1) -> torch.
             raise ValueError("v0 must be finite; got NaN or inf entries")
         if float(block.norm()) == 0.0:
             raise ValueError("v0 must be nonzero")
+        # A warm start that is an exact eigenvector of a lower eigenvalue (the top two swapped since the last
+        # step; on toys with a diagonal Hessian this happens exactly) spans an invariant subspace: Lanczos
+        # would certify the wrong eigenvalue and power iteration would never leave it. A seeded random
+        # component of 10% keeps every direction in play at the cost of a product or two.
+        block = block / block.norm(dim=0, keepdim=True).clamp_min(1e-300)
+        noise = torch.randn(dim, block.shape[1], generator=gen, dtype=_F64)
+        block = block + WARM_START_NOISE * noise / noise.norm(dim=0, keepdim=True)
     # Columns (nearly) dependent on earlier ones are replaced by random directions.
     q, _ = _orthonormalize(block, torch.empty(dim, 0, dtype=_F64), gen, threshold=1e-12 * float(block.norm()))
     if q.shape[1] < columns:  # a warm start narrower than the block: pad with random directions
@@ -724,7 +739,8 @@ def top_eigenvalues(problem: Problem, w: torch.Tensor | None, k: int, *, which: 
         w: The point (may be ``None`` when ``operator`` is given).
         k: How many at each wanted end, 1 <= k <= dim.
         which: ``"largest"`` (algebraic), ``"smallest"`` or ``"both"`` (k largest and k smallest).
-        method: ``"auto"`` (exact for dim <= 200, else Lanczos), ``"exact"``, ``"lanczos"``, ``"power"``.
+        method: ``"auto"`` (exact for dim <= 200, or <= 1000 for toys with closed-form Hessians; else
+            Lanczos), ``"exact"``, ``"lanczos"``, ``"power"``.
         tol: Relative residual ‖H y − θ y‖ / |θ| to certify, in (0, 1).
         v0: Warm start: a previous eigenvector (dim,) or a block (dim, p). Ignored by ``"exact"``. For
             k > 1 pass the previous ``res.eigenvectors``: block Lanczos from them certified the top 5 of the
@@ -755,7 +771,10 @@ def top_eigenvalues(problem: Problem, w: torch.Tensor | None, k: int, *, which: 
     if block_size is not None:
         block_size = check_int("block_size", block_size, minimum=1, maximum=op.dim)
     if method == "auto":
-        method = "exact" if op.dim <= AUTO_EXACT_DIM else "lanczos"
+        # Toys have closed-form Hessians, often with exact eigenvectors that a warm start can lock onto
+        # (see sharpness): their dense eigendecomposition is cheap and certain up to a larger size.
+        limit = AUTO_EXACT_DIM_ANALYTIC if getattr(problem, "analytic", False) else AUTO_EXACT_DIM
+        method = "exact" if op.dim <= limit else "lanczos"
     if max_hvps is None:
         max_hvps = max(200, 40 * k) * (5 if method == "power" else 1)
     if method == "exact":
@@ -774,10 +793,17 @@ def sharpness(problem: Problem, w: torch.Tensor | None, *, method: str = "auto",
     Stability the sharpness hovers at 2/eta. The training loop calls this every step warm-started from
     the previous top eigenvector (``v0=res.vector``), which typically certifies in a handful of HVPs.
 
+    What the certificate says: θ lies within the residual of *some* eigenvalue. That it is the largest one
+    rests on the Krylov space having seen the top eigenvector. A random start sees it with probability 1;
+    a warm start is mixed with 10% seeded noise for that reason, but if the top two eigenvalues swap and
+    the old vector is (nearly) an exact eigenvector, a few products may still certify the second one.
+    Dense ``method="exact"`` (the default for toys up to 1,000 parameters) has no such caveat.
+
     Args:
         problem: Any :class:`~eostutor.problems.Problem`.
         w: The point (may be ``None`` when ``operator`` is given).
-        method: ``"auto"`` (exact for dim <= 200, else Lanczos), ``"exact"``, ``"lanczos"``, ``"power"``.
+        method: ``"auto"`` (exact for dim <= 200, or <= 1000 for toys with closed-form Hessians; else
+            Lanczos), ``"exact"``, ``"lanczos"``, ``"power"``.
         tol: Relative residual to certify, in (0, 1); the eigenvalue error is at most the residual
             (and typically about residual²/gap).
         v0: Warm start (dim,) or (dim, p).

@@ -87,7 +87,7 @@ def train(
         progress: Show a tqdm progress bar.
         record_params: Keep every iterate in ``run.params`` (default: only when ``dim <= 10``).
         divergence_factor: The run is marked diverged when the loss is not finite or exceeds this
-            factor times the initial loss (or the parameters grow by this factor).
+            factor times max(initial loss, 1) (or the parameter norm grows by this factor); > 1.
         label: Legend text for plots.
 
     Returns:
@@ -126,6 +126,16 @@ def train(
         raise ValueError("nesterov=True needs momentum > 0")
     callback_every = check_int("callback_every", callback_every, minimum=1)
     divergence_factor = check_positive("divergence_factor", divergence_factor)
+    if divergence_factor <= 1:
+        raise ValueError(f"divergence_factor must be > 1, got {divergence_factor!r}")
+    for name, flag in (("nesterov", nesterov), ("progress", progress)):
+        if not isinstance(flag, (bool, np.bool_)):
+            raise ValueError(f"{name} must be True or False, got {flag!r}")
+    if record_params is not None and not isinstance(record_params, (bool, np.bool_)):
+        raise ValueError(f"record_params must be True, False or None, got {record_params!r}")
+    for name, fn in (("callback", callback), ("should_stop", should_stop)):
+        if fn is not None and not callable(fn):
+            raise ValueError(f"{name} must be a function or None, got {fn!r}")
     if record_params is None:
         record_params = problem.dim <= SMALL_DIM
 
@@ -211,8 +221,10 @@ def train(
                 f0 = loss
             grad_norm = float(g.norm())
             arrays["grad_norm"][k] = grad_norm
+            # Relative to the initial loss, but never below divergence_factor itself: a run started next to a
+            # minimum (f0 ≈ 0) that settles at the edge is not a divergence.
             if not (math.isfinite(loss) and math.isfinite(grad_norm)) or abs(loss) > divergence_factor * max(
-                abs(f0), 1e-12
+                abs(f0), 1.0
             ):
                 diverged, diverged_at = True, k
                 done = k + 1
@@ -296,8 +308,9 @@ def train(
     final_loss = math.nan
     if not diverged:
         final_loss = problem.loss(w)
-        if not math.isfinite(final_loss) or abs(final_loss) > divergence_factor * max(abs(f0 or 0.0), 1e-12):
+        if not math.isfinite(final_loss) or abs(final_loss) > divergence_factor * max(abs(f0 or 0.0), 1.0):
             diverged, diverged_at = True, done
+            final_loss = math.nan
     run = snapshot(done, w.detach().cpu().numpy(), final_loss)
     if callback is not None and not interrupted:  # an interrupted run's owner has moved on
         callback(run)

@@ -687,3 +687,10 @@ BAD_CALLS = [
 def test_bad_arguments_raise_value_error_naming_the_value(clusters, call, match):
     with pytest.raises(ValueError, match=match):
         call(clusters)
+
+
+def test_a_bad_device_or_a_string_of_widths_is_a_clear_error():
+    with pytest.raises(ValueError, match="device must be a torch device"):
+        Quadratic([1.0, 2.0], device="xyz")
+    with pytest.raises(ValueError, match="hidden must be a sequence"):
+        MLPProblem(gaussian_clusters(num_classes=3, n_train=12, n_test=3), hidden="32")

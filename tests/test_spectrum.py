@@ -371,12 +371,20 @@ def test_warm_start_uses_fewer_hvps_than_cold():
     assert np.mean(warm_counts) <= 0.75 * np.mean(cold_counts)
 
 
-def test_exact_eigenvector_start_certifies_in_two_products():
-    q = Quadratic([1.0, 2.0, 5.0], rotate=0)
-    w = torch.zeros(3, dtype=F64)
-    top = sharpness(q, w, method="exact").vector
-    res = sharpness(q, w, method="lanczos", v0=top)
-    assert res.converged and res.num_hvps == 2 and res.value == pytest.approx(5.0)
+def test_exact_eigenvector_start_certifies_fast_and_a_stale_one_does_not_fool_it():
+    q = Quadratic(list(np.linspace(0.1, 4.0, 40)) + [5.0], rotate=1)
+    w = torch.zeros(q.dim, dtype=F64)
+    exact = sharpness(q, w, method="exact")
+    cold = sharpness(q, w, method="lanczos", tol=1e-6)
+    warm = sharpness(q, w, method="lanczos", tol=1e-6, v0=exact.vector)
+    assert warm.converged and warm.value == pytest.approx(5.0, rel=1e-6)
+    assert warm.num_hvps < cold.num_hvps
+    # A warm start that is an exact eigenvector of the *second* eigenvalue (the top two swapped): the
+    # seeded noise mixed into every warm start lets Lanczos and power iteration find the top one anyway.
+    second = q.eigenvectors[:, -2]
+    for method in ("lanczos", "power"):
+        res = sharpness(q, w, method=method, tol=1e-6, v0=second, max_hvps=2000)
+        assert res.value == pytest.approx(5.0, rel=1e-5), method
 
 
 def test_seeded_and_deterministic():

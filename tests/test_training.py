@@ -132,16 +132,36 @@ def test_armijo_is_monotone_and_ponls_decreases(small_mlp):
 
 
 # -- what the loop records ---------------------------------------------------------------------------------
-def test_tracked_sharpness_matches_the_dense_hessian():
+@pytest.mark.parametrize("method", ["auto", "lanczos", "power"])
+def test_tracked_sharpness_matches_the_dense_hessian(method):
     data = eos.gaussian_clusters(num_classes=3, dim=4, n_train=60, n_test=20)
     problem = eos.MLPProblem(data, hidden=(6,), activation="tanh")
-    run = eos.train(problem, 0.5, 30, sharpness_every=5, sharpness_tol=1e-6, record_params=True, top_k=2)
+    run = eos.train(problem, 0.5, 30, sharpness_every=5, sharpness_tol=1e-6, record_params=True, top_k=2,
+                    sharpness_method=method)
     for k in np.flatnonzero(run.measured):
         w = torch.as_tensor(run.params[k])
         exact = torch.linalg.eigvalsh(problem.hessian(w)).numpy()[::-1]
         assert math.isclose(run.sharpness[k], exact[0], rel_tol=1e-5)
         assert np.allclose(run.top_eigenvalues[k], exact[:2], rtol=1e-5)
         assert math.isclose(run.eta_sharpness[k], 0.5 * exact[0], rel_tol=1e-5)
+
+
+def test_tracked_sharpness_survives_a_swap_of_the_top_eigenvectors():
+    """On a quartic the Hessian is diagonal: after one step the old top eigenvector (e_0) is still an exact
+    eigenvector, of what is now the *second* eigenvalue. The tracked sharpness must be the largest one."""
+    q = eos.Quartic(dim=400)
+    w0 = torch.zeros(400, dtype=torch.float64)
+    w0[0], w0[1] = 1.0, 0.9
+    run = eos.train(q, 0.5, 3, w0=w0, sharpness_every=1, record_params=True)
+    exact = [3 * float(np.max(run.params[k] ** 2)) for k in range(3)]
+    np.testing.assert_allclose(run.sharpness, exact, rtol=1e-9)
+    assert run.sharpness[1] == pytest.approx(3 * (0.9 - 0.5 * 0.9**3) ** 2)  # coordinate 1 now leads
+
+
+def test_a_run_started_next_to_a_minimum_is_not_called_diverged():
+    """f(w_0) ≈ 4e-14: the loss then rises to ~1e-2 while GD settles at the edge; that is not divergence."""
+    run = eos.train(eos.Minimalist(), 0.25, 300, w0=torch.tensor([2.0, 0.5 + 1e-7], dtype=torch.float64))
+    assert not run.diverged and run.final_loss < 1e-3
 
 
 def test_network_metrics_are_recorded(small_mlp):
@@ -156,11 +176,25 @@ def test_network_metrics_are_recorded(small_mlp):
     assert np.isfinite(eos.train(relu, 0.1, 3).dead_fraction[0])
 
 
-def test_line_search_costs_are_counted():
-    q = eos.Quadratic([1.0, 10.0])
-    run = eos.train(q, make_rule("nls"), 20)
-    assert np.all(run.loss_evals >= 2)  # f(w_k) plus at least one trial point
-    assert np.all(run.loss_evals == 1 + run.backtracks + np.maximum(run.loss_evals - 1 - run.backtracks, 0))
+class _CountingQuadratic(eos.Quadratic):
+    """A quadratic that counts its trial-point loss evaluations (training gets f(w_k) from loss_and_grad)."""
+
+    calls = 0
+
+    def loss(self, w):
+        type(self).calls += 1
+        return super().loss(w)
+
+
+@pytest.mark.parametrize("name", ["nls", "ls", "ponls", "nls-ub"])
+def test_line_search_costs_are_counted(name):
+    q = _CountingQuadratic([1.0, 10.0], rotate=2)
+    _CountingQuadratic.calls = 0
+    run = eos.train(q, make_rule(name, **({"cap": 10.0} if name == "nls-ub" else {})), 20)
+    # loss_evals counts f(w_k) plus every trial point; train() evaluates the final loss once more.
+    assert _CountingQuadratic.calls == int(np.sum(run.loss_evals - 1)) + 1
+    assert np.all(run.loss_evals >= 2)  # at least one trial point per step
+    assert np.all(run.backtracks <= run.loss_evals - 1)
     assert np.all(eos.train(q, 0.1, 5).loss_evals == 1)
 
 
@@ -216,6 +250,15 @@ def test_save_load_round_trip_is_exact(tmp_path, small_mlp):
     assert back.settings["sharpness_floor"] == pytest.approx(0.2)
 
 
+def test_settings_with_nan_round_trip(tmp_path):
+    run = eos.train(eos.Quadratic([1.0, 10.0]), 0.1, 5)
+    assert math.isnan(run.settings["prior_loss"])  # a toy has no prior loss
+    back = Run.load(run.save(tmp_path / "q"))
+    assert math.isnan(back.settings["prior_loss"])
+    assert {k: v for k, v in back.settings.items() if k != "prior_loss"} == {
+        k: v for k, v in run.settings.items() if k != "prior_loss"}
+
+
 def test_diverged_run_round_trips(tmp_path):
     run = eos.train(eos.Quadratic([10.0]), 0.3, 500)
     back = Run.load(run.save(tmp_path / "div.npz"))
@@ -267,6 +310,11 @@ def test_summary_reports_the_headline_numbers():
         ({"momentum": -0.1}, "momentum"),
         ({"nesterov": True}, "nesterov"),
         ({"seed": -1}, "seed"),
+        ({"divergence_factor": 1.0}, "divergence_factor"),
+        ({"momentum": 0.5, "nesterov": "no"}, "nesterov"),
+        ({"record_params": "x"}, "record_params"),
+        ({"callback": 3}, "callback"),
+        ({"should_stop": "yes"}, "should_stop"),
         ({"w0": torch.zeros(3, dtype=torch.float64)}, "w0"),
     ],
 )
