@@ -171,7 +171,7 @@ def adaptive(*, fast: bool = False, rules=ADAPTIVE_RULES, num_steps: int | None 
 
 
 # --------------------------------------------------------------------------------------------------
-# Flatland (SCIENCE.md section 6): NLS stuck at the 2/K sharpness floor, NLS-ub escaping
+# Flatland (Galli et al. 2026): NLS stuck at the 2/K sharpness floor, NLS-ub escaping
 # --------------------------------------------------------------------------------------------------
 
 #: The rules of the Flatland comparison: the paper's seven plus two ablations of NLS-ub's two changes.

@@ -14,7 +14,7 @@ A run that diverged is drawn up to the step where it diverged and marked with an
 reads "diverged at step k". Per-step plots take ``legend=True`` (all entries), ``"references"`` (only
 reference lines such as 2/η, not the run names) or ``False``.
 
-Symbols follow SCIENCE.md: η (step size), λ_max (sharpness: the top Hessian eigenvalue), 2/η (the
+Symbols follow the course notebooks: η (step size), λ_max (sharpness: the top Hessian eigenvalue), 2/η (the
 stability threshold of GD on a quadratic), η·λ_max, K (number of classes; 2/K is the sharpness floor of
 MSE with a last-layer bias).
 
@@ -291,7 +291,7 @@ def _settings_c(runs: Sequence[Run]) -> float:
 
 
 def _momentum_threshold(beta: float, nesterov: bool) -> tuple[float, str]:
-    """η·λ above which heavy-ball / Nesterov GD is unstable on a quadratic (SCIENCE.md §1)."""
+    """η·λ above which heavy-ball / Nesterov GD is unstable on a quadratic."""
     if nesterov:
         return (2 + 2 * beta) / (1 + 2 * beta), f"(2+2β)/(1+2β), Nesterov β = {beta:g}"
     return 2 * (1 + beta), f"2(1+β), heavy ball β = {beta:g}"
@@ -443,7 +443,7 @@ def eta_sharpness(runs, ax: Axes | None = None, *, title: str | None = "η·λ_m
     """The product η_k·λ_max at the measured steps, with reference lines at 2 and 1 − c.
 
     On a quadratic GD is stable iff η·λ_max < 2. The line searches' accepted steps satisfy η·λ_max ≥ 1 − c
-    (SCIENCE.md §5; c is the Armijo constant, read from the run's rule, default 1e-4). With momentum β the
+    (Galli et al. 2026; c is the Armijo constant, read from the run's rule, default 1e-4). With momentum β the
     threshold moves to 2(1+β) (heavy ball) or (2+2β)/(1+2β) (Nesterov), drawn when β > 0.
 
     Returns:
@@ -561,7 +561,7 @@ def layer_grad_norms(runs, ax: Axes | None = None, *, title: str | None = "Layer
                      legend=True) -> Axes:
     """Gradient norm of the hidden layers (solid) vs the last-layer bias (dashed), log scale.
 
-    In Flatland the hidden-layer gradients collapse while the last bias still learns (SCIENCE.md §6).
+    In Flatland the hidden-layer gradients collapse while the last bias still learns (Galli et al. 2026).
 
     Returns:
         The Axes. Artists: ``"layer_grad_norms:hidden:i"`` (ydata = ``run.grad_norm_hidden``),

@@ -12,7 +12,7 @@ so one rule object can drive several runs. A rule receives the loss, the gradien
 (``ctx.loss_at``) and Hessian-vector products (``ctx.hvp``) from the loop; it never computes sharpness
 itself.
 
-Rules (SCIENCE.md sections 5 and 7):
+Rules (Galli et al. 2026, and the classics they are compared with):
 
 * ``Constant``: a fixed eta.
 * ``Warmup`` / ``WarmupUB``: the paper's GD-warmup schedules (a function of the step number only).
@@ -434,7 +434,7 @@ class WarmupUB(Warmup):
     """GD-warmup-ub: like :class:`Warmup` but the peak defaults to 0.9 K and the final step to the peak.
 
     So eta grows from 0.01 by x1.25 per step up to 0.9 K and stays there: eta < K always, which keeps the
-    Edge-of-Stability sharpness 2/eta above the Flatland floor 2/K (SCIENCE.md section 6).
+    Edge-of-Stability sharpness 2/eta above the Flatland floor 2/K (Galli et al. 2026).
 
     Args:
         eta_start: eta_0 (> 0).
@@ -592,7 +592,7 @@ class LineSearchState(NamedTuple):
 class LineSearch(Rule):
     """Backtracking line search with a nonmonotone reference: the general form of NLS, NLS-ub, PoNLS, LS.
 
-    At step k (SCIENCE.md section 5, from the authors' code):
+    At step k (Galli et al. 2026, from the authors' public code):
 
     1. Update the reference R_k: ``"zhang-hager"``: Q <- xi Q + 1, C <- (xi Q_old C + f_k) / Q,
        R_k = max(C_k, f_k) (xi = 1: C_k is the running mean of f_0..f_k); ``"grippo"``: R_k = max of the last
@@ -751,7 +751,7 @@ class NLS(LineSearch):
     Zhang-Hager reference R_k = max(C_k, f_k) (xi = 1: C_k is the running mean of the losses), start from
     the previous eta, backtrack by delta if needed, otherwise double while the condition holds, so the
     accepted step sits within a factor delta of where the condition is tight ("equality-type"). That is
-    why eta * lambda_max stays >= 2 delta (1 - c) = 1 - c, and above 2 most of the time (SCIENCE.md 5).
+    why eta * lambda_max stays >= 2 delta (1 - c) = 1 - c, and above 2 most of the time (Galli et al. 2026).
 
     Args:
         c: sufficient-decrease constant in (0, 1).
@@ -802,7 +802,7 @@ class NLSUpperBounded(LineSearch):
     """NLS-ub: NLS with at most one doubling per step, and only while eta / delta < cap, so eta_k < cap.
 
     The cap defaults to K (``ctx.num_classes``): with eta < K the Edge-of-Stability sharpness 2/eta stays
-    above the Flatland floor 2/K (SCIENCE.md section 6). Without a cap and without K the first update
+    above the Flatland floor 2/K (Galli et al. 2026). Without a cap and without K the first update
     raises ``ValueError``.
 
     Args:
@@ -1174,7 +1174,7 @@ def make_rule(name: str, **kwargs: Any) -> Rule:
 
 
 def stability_threshold(eta: float, momentum: float = 0.0, nesterov: bool = False) -> float:
-    """The sharpness above which GD with step eta is unstable on a quadratic (SCIENCE.md section 1).
+    """The sharpness above which GD with step eta is unstable on a quadratic (see notebook 01).
 
     2/eta for plain GD, 2(1 + beta)/eta with heavy-ball momentum beta, (2 + 2 beta)/((1 + 2 beta) eta) with
     Nesterov momentum.
