@@ -14,8 +14,11 @@ TORCH_INDEX ?=
 
 .PHONY: lab test setup
 
+# Jupyter refuses to start as root (containers, cloud shells) unless told it is on purpose.
+LAB_FLAGS ?= $(if $(filter 0,$(shell id -u)),--allow-root)
+
 lab: setup
-	$(VENV)/bin/jupyter lab notebooks/00_start_here.ipynb
+	$(VENV)/bin/jupyter lab $(LAB_FLAGS) notebooks/00_start_here.ipynb
 
 # Library and browser tests first, then every notebook top to bottom in fast mode. Both parts always
 # run; the target fails if either does. No notebooks yet is not a failure.

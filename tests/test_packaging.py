@@ -191,3 +191,17 @@ def test_ci_runs_make_test_strictly():
     assert "set -euo pipefail" in text
     assert "export EOSTUTOR_REQUIRE_BROWSER=1" in text
     assert re.search(r"^make test$", text, re.MULTILINE)
+
+
+def test_make_lab_starts_jupyter_as_root_too():
+    """Jupyter refuses to run as root without --allow-root: containers and CI machines are root."""
+    import os
+    import shutil
+    import subprocess
+
+    if shutil.which("make") is None:
+        pytest.skip("make is not installed")
+    out = subprocess.run(["make", "-n", "lab"], cwd=ROOT, capture_output=True, text=True, timeout=60).stdout
+    lab_line = next(line for line in out.splitlines() if "jupyter lab" in line)
+    assert "notebooks/00_start_here.ipynb" in lab_line
+    assert ("--allow-root" in lab_line) == (os.getuid() == 0)
