@@ -132,18 +132,13 @@ def _cmd_run(args) -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     path = run.save(out / "run.npz")
-    fig = _dashboard_figure(plots, [run])
+    fig, _ = plots.dashboard([run])
     fig.savefig(out / "dashboard.png", dpi=110)
     plt.close(fig)
     s = run.summary()
     status = f"diverged at step {run.diverged_at}" if run.diverged else f"final loss {s['final_loss']:.4g}"
     print(f"{run!r}: {status}; wrote {path} and {out / 'dashboard.png'}")
     return 0
-
-
-def _dashboard_figure(plots, runs):
-    result = plots.dashboard(runs)
-    return result[0] if isinstance(result, tuple) else getattr(result, "figure", result)
 
 
 def _cmd_reproduce(args) -> int:
@@ -160,7 +155,7 @@ def _cmd_reproduce(args) -> int:
     paths = exp.save(out)
     # Experiments over many seeds name the runs to show (the featured seed); the others are in the files.
     shown = [exp.runs[label] for label in exp.summary.get("featured", list(exp.runs))]
-    fig = _dashboard_figure(plots, shown)
+    fig, _ = plots.dashboard(shown)
     fig.savefig(out / "dashboard.png", dpi=110)
     plt.close(fig)
     paths.append(out / "dashboard.png")

@@ -938,7 +938,7 @@ def bifurcation(sweep, ax: Axes | None = None, *, quantity: str = "sharpness", e
                 title: str | None = "Long-run behaviour against η") -> Axes:
     """Bifurcation diagram: the last iterates of GD for each step size η of a precomputed sweep.
 
-    Plots never train: compute the sweep with :func:`eostutor.gallery.bifurcation_sweep` (any object with
+    Plots never train: compute the sweep with :func:`eostutor.experiments.bifurcation_sweep` (any object with
     ``etas`` (n,), the chosen quantity as an (n, keep_last) array, and ``diverged`` (n,) works).
 
     Args:

@@ -267,14 +267,11 @@ class Run:
         except (zipfile.BadZipFile, OSError, KeyError, UnicodeDecodeError, json.JSONDecodeError, ValueError) as err:
             raise ValueError(f"{str(path)!r} is not a readable eostutor run file ({err})") from None
 
-        def num(x):
-            return float(x) if not isinstance(x, str) else float(x.replace("'", ""))
-
         return cls(
             arrays,
             meta.get("settings", {}),
             final_params=final_params,
-            final_loss=num(meta.get("final_loss", math.nan)),
+            final_loss=float(meta.get("final_loss", math.nan)),
             diverged=meta.get("diverged", False),
             diverged_at=meta.get("diverged_at"),
             interrupted=meta.get("interrupted", False),

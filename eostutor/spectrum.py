@@ -34,6 +34,8 @@ from eostutor.curvature import HessianOperator
 from eostutor.problems import DENSE_HESSIAN_LIMIT, Problem
 
 __all__ = [
+    "EXACT_BATCH_DIM",
+    "exact_curvature",
     "SpectrumResult",
     "TraceResult",
     "SpectralDensity",
@@ -822,6 +824,80 @@ def sharpness(problem: Problem, w: torch.Tensor | None, *, method: str = "auto",
     """
     return top_eigenvalues(problem, w, 1, which="largest", method=method, tol=tol, v0=v0, max_hvps=max_hvps,
                            seed=seed, operator=operator)
+
+
+# ---------------------------------------------------------------------------------------------------
+# Exact spectra at many points of a tiny problem
+# ---------------------------------------------------------------------------------------------------
+#: Largest dim for which exact_curvature builds batched dense Hessians (a dim x dim Hessian per iterate).
+EXACT_BATCH_DIM = 10
+
+
+def _batched_hessian(objective, w: torch.Tensor) -> torch.Tensor:
+    """Hessians of ``objective`` at the rows of ``w``: (n, dim, dim).
+
+    ``vmap`` evaluates f at every row; as the rows are independent, the gradient of Σ f is the per-row
+    gradient, and differentiating its column j again gives row j of every Hessian (dim backward passes).
+    Plain autograd on purpose: ``torch.func.hessian`` would first import torch._dynamo (~2 s, once).
+    """
+    w = w.detach().clone().requires_grad_(True)
+    with torch.enable_grad():
+        f = torch.func.vmap(objective)(w)
+        (g,) = torch.autograd.grad(f.sum(), w, create_graph=True)
+        if not g.requires_grad:  # the gradient does not depend on w: the Hessian is zero
+            return torch.zeros(w.shape[0], w.shape[1], w.shape[1], dtype=w.dtype, device=w.device)
+        rows = [torch.autograd.grad(g[:, j].sum(), w, retain_graph=True, allow_unused=True)[0]
+                for j in range(w.shape[1])]
+    rows = [torch.zeros_like(w) if r is None else r for r in rows]
+    return torch.stack(rows, dim=1).detach()
+
+
+def exact_curvature(problem: Problem, params, k: int = 1) -> tuple[np.ndarray, np.ndarray]:
+    """Exact top-k Hessian eigenvalues and top eigenvectors at many points of a tiny problem, batched.
+
+    One batched Hessian (``vmap`` of the objective, then dim backward passes) and one batched ``eigh``:
+    about 5 ms for 1,000 points of a 2-D toy, against ~0.5 ms per point for a separate solve at each.
+    Problems whose objective cannot be vmapped fall back to ``problem.hessian`` point by point.
+
+    Args:
+        problem: A problem with ``dim <= 10``.
+        params: Points, an array ``(n, dim)``; rows with NaN/inf give NaN.
+        k: Number of top eigenvalues (1 ≤ k ≤ dim).
+
+    Returns:
+        ``(eigenvalues (n, k) descending, eigenvectors (n, dim))`` (the top eigenvector of each point).
+
+    >>> from eostutor.problems import Quadratic
+    >>> vals, vecs = exact_curvature(Quadratic([1.0, 10.0]), np.zeros((3, 2)))
+    >>> vals[:, 0].tolist(), np.abs(vecs[0]).tolist()
+    ([10.0, 10.0, 10.0], [0.0, 1.0])
+    """
+    if problem.dim > EXACT_BATCH_DIM:
+        raise ValueError(f"exact_curvature is for problems with dim <= {EXACT_BATCH_DIM}, got dim={problem.dim}; "
+                         "use eostutor.spectrum.sharpness instead")
+    k = check_int("k", k, minimum=1, maximum=problem.dim)
+    p = np.asarray(params, dtype=np.float64)
+    if p.ndim != 2 or p.shape[1] != problem.dim:
+        raise ValueError(f"params must have shape (n, {problem.dim}), got {p.shape}")
+    ok = np.all(np.isfinite(p), axis=1)
+    vals = np.full((len(p), k), np.nan)
+    vecs = np.full((len(p), problem.dim), np.nan)
+    if not ok.any():
+        return vals, vecs
+    w = torch.as_tensor(p[ok], dtype=problem.dtype, device=problem.device)
+    try:
+        hess = _batched_hessian(problem.objective, w)
+    except Exception:  # objective not vmappable: the problem's own Hessian, one point at a time
+        hess = torch.stack([problem.hessian(wi) for wi in w])
+    hess = 0.5 * (hess + hess.transpose(-1, -2)).to(torch.float64)
+    good = torch.isfinite(hess).flatten(1).all(dim=1)  # iterates of a diverging run can overflow
+    idx = np.flatnonzero(ok)[good.cpu().numpy()]
+    if idx.size:
+        ev, evec = torch.linalg.eigh(hess[good])
+        vals[idx] = ev.flip(-1)[:, :k].cpu().numpy()
+        vecs[idx] = evec[:, :, -1].cpu().numpy()
+    return vals, vecs
+
 
 
 # ---------------------------------------------------------------------------------------------------

@@ -20,11 +20,12 @@ from eostutor._validate import check_choice, check_in_range, check_int, check_po
 from eostutor.curvature import HessianOperator
 from eostutor.problems import Problem
 from eostutor.record import PER_STEP_FIELDS, Run
+from eostutor.spectrum import exact_curvature
 from eostutor.spectrum import sharpness as estimate_sharpness
 from eostutor.spectrum import top_eigenvalues
 from eostutor.stepsizes import Constant, Rule, StepContext, rule_label
 
-__all__ = ["train", "SHARPNESS_METHODS"]
+__all__ = ["train", "with_exact_sharpness", "SHARPNESS_METHODS"]
 
 SHARPNESS_METHODS = ("auto", "exact", "lanczos", "power")
 
@@ -315,3 +316,30 @@ def train(
     if callback is not None and not interrupted:  # an interrupted run's owner has moved on
         callback(run)
     return run
+
+
+def with_exact_sharpness(problem: Problem, run: Run, k: int = 1) -> Run:
+    """A copy of ``run`` with the exact sharpness at every step, from its recorded iterates.
+
+    Fills ``sharpness``, ``eta_sharpness``, ``top_eigenvalues`` (steps x k) and ``eigenvector`` (steps x
+    dim) and records ``sharpness_method = "exact (batched, after the run)"`` in the settings. The numbers
+    equal what ``train(..., sharpness_every=1, sharpness_method="exact")`` measures, at a fraction of the
+    cost (see :func:`exact_curvature`). ``sharpness_hvps`` stays NaN: no HVP is used.
+
+    >>> from eostutor.problems import Quadratic
+    >>> run = with_exact_sharpness(Quadratic([1.0, 10.0]), train(Quadratic([1.0, 10.0]), 0.1, 5))
+    >>> run.sharpness.tolist(), run.eta_sharpness.round(6).tolist()[:2]
+    ([10.0, 10.0, 10.0, 10.0, 10.0], [1.0, 1.0])
+    """
+    if "params" not in run.arrays:
+        raise ValueError(f"{run!r} has no recorded iterates: train with record_params=True")
+    n = run.num_steps
+    vals, vecs = exact_curvature(problem, run.arrays["params"][:n], k)
+    arrays = dict(run.arrays)
+    arrays["sharpness"] = vals[:, 0].copy()
+    arrays["eta_sharpness"] = run.eta * vals[:, 0]
+    arrays["top_eigenvalues"] = vals
+    arrays["eigenvector"] = vecs
+    settings = dict(run.settings, sharpness_every=1, sharpness_method="exact (batched, after the run)", top_k=k)
+    return Run(arrays, settings, final_params=run.final_params, final_loss=run.final_loss, diverged=run.diverged,
+               diverged_at=run.diverged_at, interrupted=run.interrupted, wall_time=run.wall_time, label=run.label)

@@ -51,15 +51,21 @@ from matplotlib.figure import Figure
 from eostutor import plots
 from eostutor._validate import check_choice, check_in_range, check_int, check_positive
 from eostutor.datasets import digits
-from eostutor.gallery import bifurcation_sweep, with_exact_sharpness
+from eostutor.experiments import (
+    FLATLAND_RULES,
+    FLATLAND_SEED,
+    bifurcation_sweep,
+    flatland_label,
+    flatland_problem,
+    flatland_rule,
+)
 from eostutor.problems import Minimalist, MLPProblem, Problem, Quadratic, ScalarNet
 from eostutor.record import Run
 from eostutor.spectrum import segment_smoothness
 from eostutor.spectrum import sharpness as measure_sharpness
-from eostutor.experiments import FLATLAND_RULES, FLATLAND_SEED, flatland_label, flatland_problem, flatland_rule
 from eostutor.stepsizes import RULES as STEPSIZE_RULES
 from eostutor.stepsizes import make_rule, rule_label
-from eostutor.training import train
+from eostutor.training import train, with_exact_sharpness
 
 __all__ = [
     "Preset",
@@ -144,7 +150,7 @@ class ExplorerModel:
     """Settings -> a trained :class:`~eostutor.record.Run`, with no GUI.
 
     Tiny problems (dim ≤ 10) are trained without in-loop curvature and their exact sharpness is then
-    measured at every iterate in one batched call (:func:`eostutor.gallery.with_exact_sharpness`): the
+    measured at every iterate in one batched call (:func:`eostutor.training.with_exact_sharpness`): the
     same numbers as ``sharpness_every=1``, ~100x cheaper. Networks measure λ_max by warm-started Lanczos
     every ``preset.sharpness_every`` steps and stream partial runs through ``callback``.
 
@@ -854,7 +860,7 @@ class StepSizeExplorer(_LiveWidget):
 class BifurcationExplorer(_LiveWidget):
     """Sweep η on a 2-D toy; slide (or click) an η to see that run's iterates and loss.
 
-    The sweep (:func:`eostutor.gallery.bifurcation_sweep`) is computed once, in the background, with a
+    The sweep (:func:`eostutor.experiments.bifurcation_sweep`) is computed once, in the background, with a
     progress bar; the selected η's run is trained on demand (milliseconds).
 
     Args:

@@ -17,7 +17,9 @@ import pytest
 import torch
 
 from eostutor import plots
-from eostutor.gallery import bifurcation_sweep, exact_curvature, with_exact_sharpness
+from eostutor.experiments import bifurcation_sweep
+from eostutor.spectrum import exact_curvature
+from eostutor.training import with_exact_sharpness
 from eostutor.problems import Minimalist, Quadratic, Quartic
 from eostutor.record import Run
 from eostutor.training import train
