@@ -40,7 +40,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from eostutor.curvature import HessianOperator  # noqa: E402
+from eostutor.curvature import HessianOperator, hvp  # noqa: E402
 from eostutor.datasets import digits  # noqa: E402
 from eostutor.problems import MLPProblem  # noqa: E402
 from eostutor.spectrum import lanczos, power_iteration, sharpness  # noqa: E402
@@ -70,7 +70,7 @@ def hvp_costs(problem, w, repeats: int) -> dict:
 
     variants = {
         "gradient": lambda: problem.loss_and_grad(w),
-        "hvp_fresh_double_backward": lambda: problem.hvp(w, v),
+        "hvp_fresh_double_backward": lambda: hvp(problem, w, v),
         "hvp_reused_graph": lambda: H @ v,
         "hvp_reused_graph_batched8_per_vector": lambda: H @ block,
         "hvp_forward_over_reverse": forward_over_reverse,
@@ -145,7 +145,8 @@ def cold_starts(problem, w, lam, seeds, target=1e-3) -> dict:
     for seed in seeds:
         for name, solver, budget in (("lanczos", lanczos, 400), ("power", power_iteration, 4000)):
             n_err, ms_err = ours_to_error(solver, H, lam, seed, target, budget)
-            res, ms = timed(lambda: solver(H, tol=1e-3, max_hvps=budget, seed=seed))
+            res, ms = timed(lambda solver=solver, budget=budget, seed=seed: solver(H, tol=1e-3, max_hvps=budget,
+                                                                                   seed=seed))
             rows[name].append({
                 "seed": seed, "hvps_to_error": n_err, "ms_to_error": ms_err,
                 "certified_hvps": res.num_hvps, "certified_ms": ms, "certified_converged": res.converged,
@@ -174,7 +175,8 @@ def warm_trajectory(problem, w0, eta, num_steps, check_every, ref_tol) -> dict:
         H = HessianOperator(problem, w)  # one graph: gradient step + estimates
         row = {"step": step, "loss": H.loss}
         for tol in chains:
-            res, ms = timed(lambda: sharpness(problem, None, method="lanczos", tol=tol, v0=chains[tol], operator=H))
+            res, ms = timed(lambda tol=tol, H=H: sharpness(problem, None, method="lanczos", tol=tol, v0=chains[tol],
+                                                          operator=H))
             chains[tol] = res.vector
             row[f"hvps_{tol:g}"] = res.num_hvps
             row[f"ms_{tol:g}"] = ms

@@ -26,10 +26,9 @@ import statistics
 import time
 from pathlib import Path
 
+import matplotlib
 import scipy.sparse.linalg  # noqa: F401  (load SciPy's BLAS before limiting threads)
 import torch
-
-import matplotlib
 
 matplotlib.use("Agg")
 

@@ -10,8 +10,9 @@ front-end modules (``plots``, ``widgets``, ``gallery``, ``exercises``) load on f
 True
 """
 
-from eostutor import course, datasets, experiments, problems, spectrum, stepsizes
-from eostutor.curvature import HessianOperator
+from eostutor import course, curvature, datasets, experiments, problems, spectrum, stepsizes
+from eostutor._version import __version__
+from eostutor.curvature import HessianOperator, hessian, hvp, segment_smoothness
 from eostutor.datasets import Dataset, digits, gaussian_clusters, make_dataset, teacher_student, two_moons
 from eostutor.problems import (
     HolderPower,
@@ -24,18 +25,12 @@ from eostutor.problems import (
     ScalarNet,
     make_problem,
 )
-from eostutor.record import Run
-from eostutor.spectrum import (
-    hessian_trace,
-    segment_smoothness,
-    sharpness,
-    spectral_density,
-    top_eigenvalues,
-)
+from eostutor.record import Run, RunSettings
+from eostutor.spectrum import hessian_trace, sharpness, spectral_density, top_eigenvalues
 from eostutor.stepsizes import (
-    AdGD,
     CDAT,
     NLS,
+    AdGD,
     Armijo,
     Constant,
     NLSUpperBounded,
@@ -44,11 +39,20 @@ from eostutor.stepsizes import (
     Warmup,
     WarmupUB,
     make_rule,
+    register,
     stability_threshold,
 )
 from eostutor.training import train
 
-__version__ = "0.1.0"
+__all__ = [
+    "__version__", "course", "curvature", "datasets", "experiments", "problems", "spectrum", "stepsizes",
+    "plots", "widgets", "gallery", "exercises",
+    "HessianOperator", "hvp", "hessian", "segment_smoothness", "Dataset", "digits", "gaussian_clusters", "make_dataset",
+    "teacher_student", "two_moons", "HolderPower", "LinearClassifier", "Minimalist", "MLPProblem", "Problem",
+    "Quadratic", "Quartic", "ScalarNet", "make_problem", "Run", "RunSettings", "hessian_trace", "sharpness",
+    "spectral_density", "top_eigenvalues", "CDAT", "NLS", "AdGD", "Armijo", "Constant", "NLSUpperBounded", "Polyak",
+    "PoNLS", "Warmup", "WarmupUB", "make_rule", "register", "stability_threshold", "train",
+]
 
 _LAZY = ("plots", "widgets", "gallery", "exercises")
 

@@ -12,19 +12,24 @@ from collections.abc import Iterable
 from typing import Any
 
 
+def _number(name: str, value: Any, requirement: str, ok) -> float:
+    message = f"{name} must be {requirement}, got {value!r}"
+    try:
+        out = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(message) from None
+    if not (math.isfinite(out) and ok(out)):
+        raise ValueError(message)
+    return out
+
+
 def check_finite(name: str, value: Any) -> float:
     """Return ``value`` as a float, or raise ``ValueError`` if it is not a finite number.
 
     >>> check_finite("eta", 0.5)
     0.5
     """
-    try:
-        out = float(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"{name} must be a finite number, got {value!r}") from None
-    if not math.isfinite(out):
-        raise ValueError(f"{name} must be a finite number, got {value!r}")
-    return out
+    return _number(name, value, "a finite number", lambda x: True)
 
 
 def check_positive(name: str, value: Any) -> float:
@@ -33,13 +38,7 @@ def check_positive(name: str, value: Any) -> float:
     >>> check_positive("eta", 2)
     2.0
     """
-    try:
-        out = float(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"{name} must be a finite number > 0, got {value!r}") from None
-    if not (math.isfinite(out) and out > 0):
-        raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
-    return out
+    return _number(name, value, "a finite number > 0", lambda x: x > 0)
 
 
 def check_in_range(
@@ -96,6 +95,31 @@ def check_int(name: str, value: Any, minimum: int | None = None, maximum: int | 
         bound = f"<= {maximum}" if minimum is None else f"in [{minimum}, {maximum}]"
         raise ValueError(f"{name} must be an integer {bound}, got {value!r}")
     return out
+
+
+def as_tensor(name: str, value: Any, dim: int, *, columns: bool = False):
+    """``value`` (a tensor, array or list) as a torch tensor of shape ``(dim,)`` (or ``(dim, m)`` with
+    ``columns=True``); NumPy input is copied (a run's read-only arrays stay untouched).
+
+    Raises:
+        ValueError: Naming ``name`` and the expected shape.
+
+    >>> as_tensor("w", [1, 2], 2).tolist()
+    [1.0, 2.0]
+    """
+    import numpy as np
+    import torch
+
+    expected = f"({dim},)" + (f" or ({dim}, m)" if columns else "")
+    if not isinstance(value, torch.Tensor):
+        try:
+            value = torch.as_tensor(np.array(value, dtype=np.float64))
+        except (TypeError, ValueError):
+            raise ValueError(f"{name} must be a tensor of shape {expected}, got {type(value).__name__}") from None
+    ok = value.ndim == 1 or (columns and value.ndim == 2)
+    if not ok or value.shape[0] != dim:
+        raise ValueError(f"{name} must have shape {expected}, got {tuple(value.shape)}")
+    return value
 
 
 def check_choice(name: str, value: Any, choices: Iterable[str]) -> str:

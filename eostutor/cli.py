@@ -54,7 +54,9 @@ def _build_parser() -> argparse.ArgumentParser:
     run.add_argument("--problem", default="quadratic", help="problem name (see `list`)")
     run.add_argument("--dataset", default=None, help="dataset for data problems (e.g. digits)")
     run.add_argument("--rule", default="constant", help="step-size rule name (see `list`)")
-    run.add_argument("--eta", type=float, default=None, help="step size for the constant rule")
+    run.add_argument("--eta", type=float, default=None,
+                     help="the rule's step-size parameter: η for constant, η₀ for the line searches, the cap of nls-ub "
+                          "(see `list`)")
     run.add_argument("--steps", type=int, default=500, help="number of steps")
     run.add_argument("--seed", type=int, default=0, help="initialisation seed")
     run.add_argument("--sharpness-every", type=int, default=10, help="measure λ_max every k steps (0: never)")
@@ -88,7 +90,9 @@ def _cmd_list() -> int:
     from eostutor.problems import PROBLEMS
     from eostutor.stepsizes import RULES
 
-    for title, table in (("problems", PROBLEMS), ("datasets", DATASETS), ("rules", RULES),
+    rules = {name: (cls, f"{cls.description}" + (f" (--eta sets {cls.eta_param})" if cls.eta_param else ""))
+             for name, cls in RULES.items()}
+    for title, table in (("problems", PROBLEMS), ("datasets", DATASETS), ("rules", rules),
                          ("experiments", EXPERIMENTS)):
         print(f"{title}:")
         width = max(len(k) for k in table)
@@ -122,11 +126,9 @@ def _cmd_run(args) -> int:
     elif args.problem in PROBLEMS:
         pkw.setdefault("dtype", dtype)
     problem = make_problem(args.problem, **pkw)
-    if args.eta is not None:
-        rkw["eta"] = args.eta
-    elif args.rule == "constant" and "eta" not in rkw:
+    if args.rule == "constant" and args.eta is None and "eta" not in rkw:
         raise ValueError("the constant rule needs a step size: add --eta, e.g. --eta 0.1")
-    rule = make_rule(args.rule, **rkw)
+    rule = make_rule(args.rule, eta=args.eta, **rkw)
     run = train(problem, rule, args.steps, seed=args.seed, sharpness_every=args.sharpness_every,
                 momentum=args.momentum, nesterov=args.nesterov, progress=args.progress)
     out = Path(args.out)

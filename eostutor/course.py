@@ -60,8 +60,8 @@ def setup(seed: int = 0, threads: int = 1, verbose: bool = True) -> CourseSettin
 
     seed = check_int("seed", seed, minimum=0)
     threads = check_int("threads", threads, minimum=1)
-    import scipy.sparse.linalg  # noqa: F401  (load SciPy's BLAS before limiting threads)
     import numpy as np
+    import scipy.sparse.linalg  # noqa: F401  (load SciPy's BLAS before limiting threads)
     import torch
 
     torch.set_num_threads(threads)
@@ -70,7 +70,7 @@ def setup(seed: int = 0, threads: int = 1, verbose: bool = True) -> CourseSettin
     fast = os.environ.get(FAST_ENV, "").strip().lower() in ("1", "true", "yes", "on")
     settings = CourseSettings(fast=fast, seed=seed, threads=threads)
     if verbose:
-        from eostutor import __version__
+        from eostutor._version import __version__
 
         mode = "FAST mode (shortened runs)" if fast else "full mode"
         print(f"eostutor {__version__} · torch {torch.__version__} · {mode} · seed {seed} · {threads} thread(s)")
@@ -86,7 +86,8 @@ def expect(value: float, low: float, high: float, what: str, digits: int = 3) ->
 
     Args:
         value: The measured number.
-        low, high: The range the lesson predicts (inclusive).
+        low: Lower end of the range the lesson predicts (inclusive).
+        high: Upper end of that range (inclusive).
         what: What the number is, e.g. ``"median η·λ_max / 2 over the last third"``.
         digits: Significant digits printed.
 

@@ -119,7 +119,8 @@ def _balanced_quotas(counts: np.ndarray, n_train: int, rng: np.random.Generator)
 
 def _stratified_split(labels: np.ndarray, n_train: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """Indices of a seeded split whose train part has (as nearly as possible) equally many examples of
-    every class; the rest is the test part."""
+    every class; the rest is the test part.
+    """
     rng = np.random.default_rng(seed)
     classes = np.unique(labels)
     n = len(labels)
@@ -137,7 +138,8 @@ def _stratified_split(labels: np.ndarray, n_train: int, seed: int) -> tuple[np.n
 @functools.lru_cache(maxsize=1)
 def _load_digits() -> tuple[np.ndarray, np.ndarray]:
     """scikit-learn's digits as read-only float64 pixels and int64 labels, loaded once per process
-    (the loader parses a CSV: ~30 ms per call, which adds up in widgets and tests)."""
+    (the loader parses a CSV: ~30 ms per call, which adds up in widgets and tests).
+    """
     from sklearn.datasets import load_digits
 
     bunch = load_digits()
@@ -222,7 +224,8 @@ def gaussian_clusters(
     Args:
         num_classes: K >= 2 (use e.g. 26 to study a lower sharpness floor 2/K).
         dim: Input dimension >= 1.
-        n_train, n_test: Examples in each split (balanced over classes as far as possible).
+        n_train: Training examples (balanced over classes as far as possible).
+        n_test: Test examples (likewise).
         spread: Standard deviation of each blob.
         separation: Standard deviation of the class centres.
         seed: Seed for centres and samples.
@@ -277,7 +280,8 @@ def two_moons(
     """scikit-learn's two interleaving half circles (K = 2, 2 inputs).
 
     Args:
-        n_train, n_test: Examples in each split (drawn together, then shuffled and split).
+        n_train: Training examples (drawn together with the test ones, then shuffled and split).
+        n_test: Test examples.
         noise: Standard deviation of the Gaussian noise added to the points (>= 0).
         seed: Seed of the sample.
         dtype: ``torch.float64`` or ``torch.float32``.
@@ -326,7 +330,8 @@ def teacher_student(
     Gaussian noise of standard deviation ``noise``.
 
     Args:
-        n_train, n_test: Examples in each split.
+        n_train: Training examples.
+        n_test: Test examples.
         dim: Input dimension.
         teacher_hidden: Hidden width of the teacher.
         outputs: Target width (the dataset's ``output_dim``).

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from eostutor._io import atomic_path
 from eostutor.experiments import bifurcation_sweep
 from eostutor.training import train, with_exact_sharpness
 
@@ -25,7 +26,8 @@ __all__ = ["render_gallery"]
 # --------------------------------------------------------------------------------------------------
 def _save(fig, outdir: Path, name: str, written: list[Path], dpi: int = 90) -> None:
     path = outdir / f"{name}.png"
-    fig.savefig(path, dpi=dpi)
+    with atomic_path(path) as tmp:  # an interrupted run never leaves a truncated PNG
+        fig.savefig(tmp, dpi=dpi, format="png")
     import matplotlib.pyplot as plt
 
     plt.close(fig)
@@ -107,13 +109,13 @@ def render_gallery(outdir, fast: bool = False) -> list[Path]:
 
     # Figure 4 of the paper: smoothness along the GD segment at one NLS iterate.
     k = min(nls.num_steps - 1, steps(200) // 2)
-    w_k = torch.as_tensor(nls.params[k], dtype=net.dtype)
+    w_k = net.check_params(nls.params[k], "w")
     seg = segment_smoothness(net, w_k, np.geomspace(1e-3, 10, 30 if fast else 50))
     lam = float(nls.sharpness[k]) if np.isfinite(nls.sharpness[k]) else top_eigenvalues(net, w_k, 1).value
     ax = plots.segment_smoothness(seg, eta=float(nls.eta[k]), sharpness=lam, floor=net.sharpness_floor,
                                   title=f"Smoothness along −g at NLS iterate k = {k}")
     save(ax.figure, "segment_smoothness")
-    dens = spectral_density(net, torch.as_tensor(gd.final_params, dtype=net.dtype), num_probes=2 if fast else 5,
+    dens = spectral_density(net, net.check_params(gd.final_params, "w"), num_probes=2 if fast else 5,
                             lanczos_steps=40 if fast else 80)
     ax = plots.density(dens, title="Hessian spectral density at the end of the GD run")
     save(ax.figure, "density")

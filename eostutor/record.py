@@ -1,20 +1,29 @@
-"""The record of one training run: per-step NumPy arrays plus the settings that made them.
+"""The record of one training run: per-step NumPy arrays, the typed settings that made them, the outcome.
 
 A :class:`Run` is what ``train`` returns, what plots draw and what ``python -m eostutor`` saves. It is
-saved as a single ``.npz`` file (arrays) with the metadata as JSON inside it: never pickle, so a run file
-from a stranger cannot execute code when loaded.
+immutable: its arrays are read-only and :meth:`Run.replace` makes a changed copy. It is saved as a single
+``.npz`` file (arrays) with the metadata as JSON inside it: never pickle, so a run file from a stranger
+cannot execute code when loaded, and :meth:`Run.load` validates every field and the size of every array
+before reading it.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import zipfile
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
+from types import MappingProxyType
+from typing import Any
 
 import numpy as np
 
-__all__ = ["Run", "PER_STEP_FIELDS"]
+from eostutor._io import atomic_write
+
+__all__ = ["Run", "RunSettings", "PER_STEP_FIELDS", "MAX_LOAD_BYTES"]
 
 #: Arrays every run has, one entry per step (NaN where not measured).
 PER_STEP_FIELDS = (
@@ -38,97 +47,290 @@ PER_STEP_FIELDS = (
     "grad_norm_last_bias",
     "dead_fraction",
 )
+#: Optional arrays with one row per step (first dimension = number of steps) ...
+_PER_STEP_EXTRAS = ("top_eigenvalues", "eigenvector")
+#: ... and the iterates, one row more (w_0 … w_n).
+_ITERATES = "params"
 
 _FORMAT = "eostutor.Run"
 _FORMAT_VERSION = 1
+#: Run.load refuses files whose arrays (after decompression, plus the NaN-filled fields a file may omit)
+#: would take more than this many bytes; pass ``max_bytes`` to load bigger runs on purpose.
+MAX_LOAD_BYTES = 1 << 30
+_MAX_META_BYTES = 1 << 20
+
+
+def _frozen(mapping: Mapping | None, what: str) -> Mapping:
+    if mapping is None:
+        return MappingProxyType({})
+    if not isinstance(mapping, Mapping):
+        raise ValueError(f"{what} must be a mapping, got {type(mapping).__name__}")
+    return MappingProxyType({str(k): v for k, v in mapping.items()})
+
+
+@dataclass(frozen=True)
+class RunSettings:
+    """How a run was made: written once by ``train``, read by plots, experiments and the record.
+
+    Attributes:
+        problem: ``repr`` of the problem.
+        problem_name: The problem's registry name (``"mlp"``, ``"quadratic"``, ...).
+        dim: Number of parameters.
+        dtype: ``"float32"`` or ``"float64"``.
+        rule: The rule's registry name (``"nls"``).
+        rule_label: Its legend label (``"NLS, η₀ = 0.3"``).
+        rule_repr: ``repr`` of the rule (rebuilds it).
+        rule_params: The rule's constructor arguments.
+        num_steps: Steps asked for (the run may be shorter: diverged or interrupted).
+        seed: Initialisation seed.
+        w0_given: Whether the start was given instead of ``problem.init(seed)``.
+        sharpness_every: Measurement interval of λ_max (0: never).
+        sharpness_tol: Relative residual each estimate was certified to.
+        sharpness_method: ``"auto"``, ``"exact"``, ``"lanczos"``, ``"power"`` (or how it was filled in).
+        top_k: How many top eigenvalues were tracked.
+        evaluate_every: Interval of the held-out metrics.
+        momentum: Heavy-ball / Nesterov β (0: none).
+        nesterov: Nesterov instead of heavy ball.
+        sharpness_floor: A lower bound of λ_max valid everywhere (2/K for K-class MSE with a bias, else 0).
+        num_classes: K for classifiers, else None.
+        prior_loss: The loss of predicting the class prior, (K−1)/K² (NaN where it does not apply).
+        versions: Versions of eostutor, torch, NumPy and Python.
+        extra: Anything else a caller wants to keep with the run (JSON-friendly values).
+
+    >>> s = RunSettings(rule="constant", rule_params={"eta": 0.1})
+    >>> s.replace(momentum=0.5).momentum, s.rule_params["eta"]
+    (0.5, 0.1)
+    """
+
+    problem: str = ""
+    problem_name: str = ""
+    dim: int = 0
+    dtype: str = "float64"
+    rule: str = ""
+    rule_label: str = ""
+    rule_repr: str = ""
+    rule_params: Mapping[str, Any] = field(default_factory=dict)
+    num_steps: int = 0
+    seed: int = 0
+    w0_given: bool = False
+    sharpness_every: int = 0
+    sharpness_tol: float = 1e-3
+    sharpness_method: str = "auto"
+    top_k: int = 1
+    evaluate_every: int = 10
+    momentum: float = 0.0
+    nesterov: bool = False
+    sharpness_floor: float = 0.0
+    num_classes: int | None = None
+    prior_loss: float = math.nan
+    versions: Mapping[str, str] = field(default_factory=dict)
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self):
+        for name in ("rule_params", "versions", "extra"):
+            object.__setattr__(self, name, _frozen(getattr(self, name), name))
+
+    def replace(self, **changes) -> RunSettings:
+        """A copy with some fields changed (``extra`` entries are merged into the existing ones)."""
+        if "extra" in changes:
+            changes["extra"] = {**self.extra, **dict(changes["extra"] or {})}
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict:
+        """Plain dicts and values (for JSON)."""
+        return {f.name: (dict(v) if isinstance(v := getattr(self, f.name), Mapping) else v)
+                for f in dataclasses.fields(self)}
+
+    @classmethod
+    def from_dict(cls, data: Mapping) -> RunSettings:
+        """Validate and build from a dict (as written by :meth:`to_dict`); unknown keys go to ``extra``.
+
+        Raises:
+            ValueError: Naming the field, for a value of the wrong type.
+        """
+        if not isinstance(data, Mapping):
+            raise ValueError(f"settings must be a mapping, got {type(data).__name__}")
+        known = {f.name: f for f in dataclasses.fields(cls)}
+        kwargs: dict[str, Any] = {}
+        extra = dict(data.get("extra") or {}) if isinstance(data.get("extra"), Mapping) else {}
+        for key, value in data.items():
+            if key == "extra":
+                if not isinstance(value, (Mapping, type(None))):
+                    raise ValueError(f"settings.extra must be a mapping, got {type(value).__name__}")
+                continue
+            if key not in known:
+                extra[key] = value
+                continue
+            kwargs[key] = _check_setting(key, value, getattr(cls, key, None) if key not in
+                                         ("rule_params", "versions") else {})
+        return cls(**kwargs, extra=extra)
+
+
+_INT_OR_NONE = ("num_classes",)
+
+
+def _check_setting(key: str, value: Any, default: Any) -> Any:
+    """One settings field from a file: the type its default has (ints and floats interchangeable)."""
+    def bad(expected: str) -> ValueError:
+        return ValueError(f"settings.{key} must be {expected}, got {value!r}"[:200])
+
+    if key in _INT_OR_NONE:
+        if value is None:
+            return None
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise bad("an integer or null")
+        return value
+    if isinstance(default, bool):
+        if not isinstance(value, bool):
+            raise bad("true or false")
+        return value
+    if isinstance(default, int):
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise bad("an integer")
+        return value
+    if isinstance(default, float):
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise bad("a number")
+        return float(value)
+    if isinstance(default, str):
+        if not isinstance(value, str):
+            raise bad("a string")
+        return value
+    if isinstance(default, Mapping):
+        if not isinstance(value, Mapping):
+            raise bad("a mapping")
+        return value
+    return value
 
 
 def _jsonable(value):
-    """Convert NumPy scalars/arrays and tuples inside settings to plain JSON types."""
-    if isinstance(value, dict):
+    """Convert NumPy scalars/arrays, tuples and mappings to plain JSON types; tag NaN and inf."""
+    if isinstance(value, Mapping):
         return {str(k): _jsonable(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
         return [_jsonable(v) for v in value]
     if isinstance(value, np.ndarray):
-        return value.tolist()
+        return _jsonable(value.tolist())
     if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, (float, np.floating)) and not math.isfinite(value):
+        return _jsonable(value.item())
+    if isinstance(value, float) and not math.isfinite(value):
         return {"__float__": repr(float(value))}  # JSON has no NaN/inf: a tagged value that load() restores
     return value
 
 
 def _restore(obj):
-    """json object_hook: turn the tagged non-finite floats written by _jsonable back into floats."""
+    """Json object_hook: turn the tagged non-finite floats written by _jsonable back into floats."""
     if set(obj) == {"__float__"}:
-        return float(obj["__float__"])
+        text = obj["__float__"]
+        if text not in ("nan", "inf", "-inf"):
+            raise ValueError(f"bad tagged float {text!r}"[:80])
+        return float(text)
     return obj
 
 
+def _read_only(a) -> np.ndarray:
+    out = np.array(a, copy=True)
+    if out.dtype == object:
+        raise ValueError("run arrays must be numeric, got an object array")
+    out.flags.writeable = False
+    return out
+
+
 class Run:
-    """Per-step arrays of one training run, its settings, and its outcome.
+    """Per-step arrays of one training run, its settings, and its outcome. Immutable.
 
     Attributes:
-        arrays: ``name -> np.ndarray``; every name in ``PER_STEP_FIELDS`` has one entry per completed step
-            (step k holds the loss *at* w_k and the eta used to go from w_k to w_{k+1}). Optional extras:
-            ``top_eigenvalues`` (steps x top_k), ``params`` (steps + 1 x dim, the iterates, for small
-            problems) and ``eigenvector`` (steps x dim).
-        settings: How the run was made (problem, rule and its parameters, seed, tracking options,
-            ``sharpness_floor``, versions).
+        arrays: ``name -> np.ndarray`` (read-only); every name in ``PER_STEP_FIELDS`` has one entry per
+            completed step (step k holds the loss *at* w_k and the eta used to go from w_k to w_{k+1}).
+            Optional extras: ``top_eigenvalues`` (steps x top_k), ``eigenvector`` (steps x dim) and
+            ``params`` (steps + 1 x dim, the iterates, for small problems); other arrays (e.g. the Flatland
+            experiment's ``eig_steps``/``eig_values`` snapshots) are kept as they are.
+        settings: How the run was made, a :class:`RunSettings`.
         final_params: The last iterate w_n (NumPy).
         final_loss: f(w_n) (NaN if the run diverged).
         diverged: Whether the run stopped because the loss or parameters blew up.
         diverged_at: The step at which that was detected, else ``None``.
         interrupted: Whether the run was stopped early (Ctrl-C or a newer request in a widget).
+        notes: Things that went wrong without stopping the run (e.g. a sharpness that could not be
+            measured because the Hessian was not finite there), one line each.
         wall_time: Seconds spent in ``train``.
         label: Legend text for plots.
 
     Per-step arrays are also attributes: ``run.loss``, ``run.sharpness``, ...
 
     >>> run = Run({"loss": np.array([1.0, 0.5]), "eta": np.array([0.1, 0.1])}, {"rule": "constant"})
-    >>> run.num_steps, float(run.loss[-1])
-    (2, 0.5)
+    >>> run.num_steps, float(run.loss[-1]), run.settings.rule
+    (2, 0.5, 'constant')
     """
 
     def __init__(
         self,
-        arrays: dict,
-        settings: dict | None = None,
+        arrays: Mapping,
+        settings: RunSettings | Mapping | None = None,
         *,
         final_params=None,
         final_loss: float = math.nan,
         diverged: bool = False,
         diverged_at: int | None = None,
         interrupted: bool = False,
+        notes: Iterable[str] = (),
         wall_time: float = 0.0,
         label: str | None = None,
     ):
-        self.arrays = {k: np.asarray(v) for k, v in arrays.items()}
-        n = len(self.arrays["loss"]) if "loss" in self.arrays else 0
+        if not isinstance(arrays, Mapping):
+            raise ValueError(f"arrays must be a mapping of names to arrays, got {type(arrays).__name__}")
+        data = {str(k): _read_only(v) for k, v in arrays.items()}
+        n = len(data["loss"]) if "loss" in data else 0
         for name in PER_STEP_FIELDS:
-            if name not in self.arrays:
-                self.arrays[name] = np.arange(n, dtype=np.int64) if name == "step" else np.full(n, np.nan)
-        self.settings = dict(settings or {})
-        self.final_params = None if final_params is None else np.asarray(final_params)
+            if name not in data:
+                data[name] = _read_only(np.arange(n, dtype=np.int64) if name == "step" else np.full(n, np.nan))
+        for name in (*PER_STEP_FIELDS, *_PER_STEP_EXTRAS, _ITERATES):
+            if name in data:
+                want = n + 1 if name == _ITERATES else n
+                a = data[name]
+                if a.ndim == 0 or a.shape[0] != want:
+                    raise ValueError(f"array {name!r} has shape {a.shape}; a run of {n} steps needs "
+                                     f"{want} rows (one per {'iterate' if name == _ITERATES else 'step'})")
+        self.arrays = MappingProxyType(data)
+        if settings is None:
+            settings = RunSettings()
+        elif not isinstance(settings, RunSettings):
+            settings = RunSettings.from_dict(settings)
+        self.settings = settings
+        self.final_params = None if final_params is None else _read_only(final_params)
         self.final_loss = float(final_loss)
         self.diverged = bool(diverged)
         self.diverged_at = None if diverged_at is None else int(diverged_at)
         self.interrupted = bool(interrupted)
+        self.notes = tuple(str(n) for n in notes)
         self.wall_time = float(wall_time)
-        self.label = label if label is not None else self._default_label()
+        self.label = str(label) if label is not None else self._default_label()
 
     def _default_label(self) -> str:
-        rule = self.settings.get("rule", "run")
-        params = self.settings.get("rule_params", {})
-        if rule == "constant" and "eta" in params:
-            label = f"GD, η = {params['eta']:g}"
-        else:
-            label = str(self.settings.get("rule_label", rule))
-        beta = self.settings.get("momentum", 0.0) or 0.0
-        if beta > 0:
-            kind = "Nesterov" if self.settings.get("nesterov") else "heavy ball"
-            label += f", {kind} β = {beta:g}"
+        s = self.settings
+        label = s.rule_label or s.rule or "run"
+        if s.momentum > 0:
+            label += f", {'Nesterov' if s.nesterov else 'heavy ball'} β = {s.momentum:g}"
         return label
+
+    def replace(self, *, arrays: Mapping | None = None, drop: Iterable[str] = (), **changes) -> Run:
+        """A changed copy. ``arrays`` are merged into the existing ones, ``drop`` names arrays to leave out,
+        and any other keyword (``settings``, ``label``, ``final_loss``, ...) replaces that attribute.
+
+        >>> run = Run({"loss": np.array([1.0, 0.5])})
+        >>> run.replace(arrays={"sharpness": np.array([2.0, 3.0])}, label="demo").sharpness.tolist()
+        [2.0, 3.0]
+        """
+        allowed = ("settings", "final_params", "final_loss", "diverged", "diverged_at", "interrupted", "notes",
+                   "wall_time", "label")
+        unknown = sorted(set(changes) - set(allowed))
+        if unknown:
+            raise ValueError(f"Run.replace got unknown field(s) {unknown}; allowed: arrays, drop, {', '.join(allowed)}")
+        data = {k: v for k, v in self.arrays.items() if k not in set(drop)}
+        data.update(arrays or {})
+        kwargs = {name: getattr(self, name) for name in allowed}
+        kwargs.update(changes)
+        return Run(data, **kwargs)
 
     def __getattr__(self, name):
         arrays = self.__dict__.get("arrays", {})
@@ -150,10 +352,9 @@ class Run:
         return np.isfinite(self.arrays["sharpness"])
 
     def __repr__(self) -> str:
-        status = "diverged at step %d" % self.diverged_at if self.diverged else (
+        status = f"diverged at step {self.diverged_at}" if self.diverged else (
             "interrupted" if self.interrupted else "finished")
-        problem = self.settings.get("problem", "?")
-        return f"Run({self.label!r} on {problem}, {self.num_steps} steps, {status})"
+        return f"Run({self.label!r} on {self.settings.problem or '?'}, {self.num_steps} steps, {status})"
 
     # -- summary ------------------------------------------------------------------------------------
     def summary(self) -> dict:
@@ -166,12 +367,16 @@ class Run:
         (median of η·λ_max/2 over the measured steps in the last third), ``max_sharpness``,
         ``final_sharpness``, ``final_test_accuracy``, ``total_loss_evals``, ``total_grad_evals``,
         ``total_hvps``, ``diverged``, ``diverged_at``, ``interrupted``, ``wall_time``.
+
+        ``min_loss`` covers every loss the run saw, the final one f(w_n) included, so it is never larger
+        than ``final_loss``.
         """
         a = self.arrays
         n = self.num_steps
         loss = a["loss"]
         finite = loss[np.isfinite(loss)]
-        c = float(self.settings.get("rule_params", {}).get("c", 1e-4) or 1e-4)
+        c = self.settings.rule_params.get("c", 1e-4)
+        c = float(c) if isinstance(c, (int, float)) and math.isfinite(c) else 1e-4
         es = a["eta_sharpness"]
         m = np.isfinite(es)
         first_edge = None
@@ -184,15 +389,12 @@ class Run:
         sharp = a["sharpness"][np.isfinite(a["sharpness"])]
         final_loss = self.final_loss if math.isfinite(self.final_loss) else (
             float(finite[-1]) if finite.size else math.nan)
-
-        def nan_or(x):
-            return float(x) if x is not None else math.nan
-
+        seen = np.append(finite, final_loss) if math.isfinite(final_loss) else finite
         return {
             "num_steps": n,
             "initial_loss": float(loss[0]) if n else math.nan,
             "final_loss": final_loss,
-            "min_loss": float(finite.min()) if finite.size else math.nan,
+            "min_loss": float(seen.min()) if seen.size else math.nan,
             "loss_increases": int(np.sum(np.diff(finite) > 0)) if finite.size > 1 else 0,
             "frac_eta_sharpness_ge_1mc": float(np.mean(es[m] >= 1 - c)) if m.any() else math.nan,
             "frac_eta_sharpness_gt_2": float(np.mean(es[m] > 2)) if m.any() else math.nan,
@@ -207,12 +409,15 @@ class Run:
             "diverged": self.diverged,
             "diverged_at": self.diverged_at,
             "interrupted": self.interrupted,
-            "wall_time": nan_or(self.wall_time),
+            "wall_time": self.wall_time,
         }
 
     # -- persistence --------------------------------------------------------------------------------
     def save(self, path) -> Path:
         """Write the run to ``path`` (``.npz`` is appended if missing) and return the path written.
+
+        The file is written beside the target and moved into place when complete: an interrupted save
+        leaves an earlier file of the same name intact.
 
         >>> import tempfile, os
         >>> run = Run({"loss": np.array([1.0, 0.5])}, {"rule": "constant"})
@@ -226,55 +431,124 @@ class Run:
         meta = {
             "format": _FORMAT,
             "format_version": _FORMAT_VERSION,
-            "settings": _jsonable(self.settings),
+            "settings": _jsonable(self.settings.to_dict()),
             "final_loss": _jsonable(self.final_loss),
             "diverged": self.diverged,
             "diverged_at": self.diverged_at,
             "interrupted": self.interrupted,
-            "wall_time": self.wall_time,
+            "notes": list(self.notes),
+            "wall_time": _jsonable(self.wall_time),
             "label": self.label,
         }
         payload = {f"a_{k}": v for k, v in self.arrays.items()}
         if self.final_params is not None:
             payload["final_params"] = self.final_params
-        payload["meta"] = np.frombuffer(json.dumps(meta).encode("utf-8"), dtype=np.uint8)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with open(path, "wb") as fh:
-            np.savez_compressed(fh, **payload)
-        return path
+        payload["meta"] = np.frombuffer(json.dumps(meta, allow_nan=False).encode("utf-8"), dtype=np.uint8)
+        return atomic_write(path, lambda fh: np.savez_compressed(fh, **payload))
 
     @classmethod
-    def load(cls, path) -> Run:
-        """Read a run written by :meth:`save`.
+    def load(cls, path, *, max_bytes: int = MAX_LOAD_BYTES) -> Run:
+        """Read a run written by :meth:`save`, validating it first.
+
+        Every array's size is read from its header and checked against ``max_bytes`` (with the arrays a
+        file may omit, which are filled with NaN) before anything is decompressed; the metadata must have
+        the documented types; per-step arrays must all have one row per step.
 
         Raises:
-            ValueError: If the file is missing, corrupt, or not an eostutor run file.
+            ValueError: If the file is missing, corrupt, too large, or not an eostutor run file; the message
+                names the problem.
         """
         path = Path(path)
-        if not path.exists():
+        if not path.is_file():
             raise ValueError(f"no run file at {str(path)!r}")
+        where = f"{str(path)!r} is not a readable eostutor run file"
         try:
+            with zipfile.ZipFile(path) as zf:
+                shapes = _member_shapes(zf)
+            n = shapes.get("a_loss", ((0,), 8))[0]
+            n = n[0] if n else 0
+            total = sum(int(np.prod(shape, dtype=np.float64)) * size for shape, size in shapes.values())
+            total += 8 * n * sum(1 for f in PER_STEP_FIELDS if f"a_{f}" not in shapes)
+            if total > max_bytes:
+                raise ValueError(f"its arrays would take {total / 2**20:,.0f} MiB, more than max_bytes = "
+                                 f"{max_bytes / 2**20:,.0f} MiB (pass max_bytes to load it anyway)")
             with np.load(path, allow_pickle=False) as data:
                 if "meta" not in data.files:
                     raise ValueError("no eostutor metadata")
-                meta = json.loads(bytes(data["meta"]).decode("utf-8"), object_hook=_restore)
-                if meta.get("format") != _FORMAT:
-                    raise ValueError(f"format is {meta.get('format')!r}")
-                if int(meta.get("format_version", 0)) > _FORMAT_VERSION:
-                    raise ValueError(f"format version {meta['format_version']} is newer than this eostutor")
+                meta = _parse_meta(bytes(data["meta"]))
                 arrays = {k[2:]: data[k] for k in data.files if k.startswith("a_")}
                 final_params = data["final_params"] if "final_params" in data.files else None
-        except (zipfile.BadZipFile, OSError, KeyError, UnicodeDecodeError, json.JSONDecodeError, ValueError) as err:
-            raise ValueError(f"{str(path)!r} is not a readable eostutor run file ({err})") from None
+            return cls(arrays, RunSettings.from_dict(meta["settings"]), final_params=final_params,
+                       final_loss=meta["final_loss"], diverged=meta["diverged"], diverged_at=meta["diverged_at"],
+                       interrupted=meta["interrupted"], notes=meta["notes"], wall_time=meta["wall_time"],
+                       label=meta["label"])
+        except ValueError as err:
+            raise ValueError(f"{where}: {err}") from None
+        except (zipfile.BadZipFile, OSError, KeyError, EOFError, UnicodeDecodeError, RecursionError,
+                MemoryError, TypeError) as err:
+            raise ValueError(f"{where} ({type(err).__name__}: {err})"[:400]) from None
 
-        return cls(
-            arrays,
-            meta.get("settings", {}),
-            final_params=final_params,
-            final_loss=float(meta.get("final_loss", math.nan)),
-            diverged=meta.get("diverged", False),
-            diverged_at=meta.get("diverged_at"),
-            interrupted=meta.get("interrupted", False),
-            wall_time=meta.get("wall_time", 0.0),
-            label=meta.get("label"),
-        )
+
+def _member_shapes(zf: zipfile.ZipFile) -> dict[str, tuple[tuple[int, ...], int]]:
+    """Name -> (shape, itemsize) of every .npy member, read from the headers only."""
+    out = {}
+    for info in zf.infolist():
+        if not info.filename.endswith(".npy"):
+            raise ValueError(f"unexpected member {info.filename!r}")
+        with zf.open(info) as fh:
+            version = np.lib.format.read_magic(fh)
+            if version == (1, 0):
+                shape, _, dtype = np.lib.format.read_array_header_1_0(fh)
+            elif version == (2, 0):
+                shape, _, dtype = np.lib.format.read_array_header_2_0(fh)
+            else:
+                raise ValueError(f"unsupported .npy version {version} in {info.filename!r}")
+        if dtype.hasobject:
+            raise ValueError(f"{info.filename!r} holds Python objects (pickle is never loaded)")
+        out[info.filename[:-4]] = (tuple(int(s) for s in shape), int(dtype.itemsize))
+    return out
+
+
+def _parse_meta(raw: bytes) -> dict:
+    """The metadata JSON, with every field checked."""
+    if len(raw) > _MAX_META_BYTES:
+        raise ValueError(f"metadata of {len(raw):,} bytes (at most {_MAX_META_BYTES:,})")
+    meta = json.loads(raw.decode("utf-8"), object_hook=_restore)
+    if not isinstance(meta, dict):
+        raise ValueError(f"metadata must be a JSON object, got {type(meta).__name__}")
+    if meta.get("format") != _FORMAT:
+        raise ValueError(f"format is {meta.get('format')!r}"[:120])
+    version = meta.get("format_version", 0)
+    if isinstance(version, bool) or not isinstance(version, int):
+        raise ValueError(f"format_version must be an integer, got {version!r}"[:120])
+    if version > _FORMAT_VERSION:
+        raise ValueError(f"format version {version} is newer than this eostutor")
+    out = {"settings": meta.get("settings", {})}
+    final_loss = meta.get("final_loss", math.nan)
+    if final_loss is None:
+        final_loss = math.nan
+    if isinstance(final_loss, bool) or not isinstance(final_loss, (int, float)):
+        raise ValueError(f"final_loss must be a number, got {final_loss!r}"[:120])
+    out["final_loss"] = float(final_loss)
+    for key in ("diverged", "interrupted"):
+        value = meta.get(key, False)
+        if not isinstance(value, bool):
+            raise ValueError(f"{key} must be true or false, got {value!r}"[:120])
+        out[key] = value
+    at = meta.get("diverged_at")
+    if at is not None and (isinstance(at, bool) or not isinstance(at, int) or at < 0):
+        raise ValueError(f"diverged_at must be a step number or null, got {at!r}"[:120])
+    out["diverged_at"] = at
+    wall = meta.get("wall_time", 0.0)
+    if isinstance(wall, bool) or not isinstance(wall, (int, float)):
+        raise ValueError(f"wall_time must be a number, got {wall!r}"[:120])
+    out["wall_time"] = float(wall)
+    notes = meta.get("notes", [])
+    if not isinstance(notes, list) or not all(isinstance(n, str) for n in notes):
+        raise ValueError("notes must be a list of strings")
+    out["notes"] = notes
+    label = meta.get("label")
+    if label is not None and not isinstance(label, str):
+        raise ValueError(f"label must be a string, got {label!r}"[:120])
+    out["label"] = label
+    return out

@@ -1,9 +1,10 @@
 """The one training loop: full-batch gradient descent with any step-size rule.
 
-``train`` runs a rule from :mod:`eostutor.stepsizes` on a problem from :mod:`eostutor.problems`,
-measures what the lessons need (sharpness by warm-started Lanczos, η·λ_max, held-out accuracy,
-layer-wise gradient norms, dead ReLUs) and returns a :class:`~eostutor.record.Run`. A run that blows up
-is recorded (``diverged``, ``diverged_at``), never raised; Ctrl-C returns the partial run.
+``train`` runs a rule from :mod:`eostutor.stepsizes` on a problem (anything with the protocol of
+:class:`eostutor.problems.Problem`), measures what the lessons need (sharpness by a warm-started
+:class:`~eostutor.spectrum.tracking.SharpnessTracker`, η·λ_max, held-out accuracy, layer-wise gradient
+norms, dead ReLUs) through a :class:`Recorder`, and returns a :class:`~eostutor.record.Run`. A run that
+blows up is recorded (``diverged``, ``diverged_at``), never raised; Ctrl-C returns the partial run.
 """
 
 from __future__ import annotations
@@ -16,28 +17,19 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
+from eostutor import spectrum
 from eostutor._validate import check_choice, check_in_range, check_int, check_positive
+from eostutor._version import __version__
 from eostutor.curvature import HessianOperator
-from eostutor.problems import Problem
-from eostutor.record import PER_STEP_FIELDS, Run
-from eostutor.spectrum import exact_curvature
-from eostutor.spectrum import sharpness as estimate_sharpness
-from eostutor.spectrum import top_eigenvalues
-from eostutor.stepsizes import Constant, Rule, StepContext, rule_label
+from eostutor.problems import TINY_DIM, Problem
+from eostutor.record import PER_STEP_FIELDS, Run, RunSettings
+from eostutor.stepsizes import Constant, Rule, StepContext, StepInfo, rule_label
 
-__all__ = ["train", "with_exact_sharpness", "SHARPNESS_METHODS"]
+__all__ = ["train", "with_exact_sharpness", "Recorder", "SHARPNESS_METHODS", "MAX_STEPS"]
 
-SHARPNESS_METHODS = ("auto", "exact", "lanczos", "power")
-
-#: Runs on problems with at most this many parameters keep every iterate (for trajectory plots).
-SMALL_DIM = 10
-
-
-def _versions() -> dict:
-    from eostutor import __version__
-
-    return {"eostutor": __version__, "torch": torch.__version__, "numpy": np.__version__,
-            "python": platform.python_version()}
+SHARPNESS_METHODS = spectrum.METHODS
+#: The most steps one run may take (its per-step arrays are allocated up front).
+MAX_STEPS = 10_000_000
 
 
 def train(
@@ -45,7 +37,7 @@ def train(
     rule: Rule | float,
     num_steps: int,
     *,
-    w0: torch.Tensor | None = None,
+    w0=None,
     seed: int = 0,
     sharpness_every: int = 0,
     sharpness_tol: float = 1e-3,
@@ -67,7 +59,7 @@ def train(
     Args:
         problem: Any problem of :mod:`eostutor.problems`.
         rule: A step-size rule (:mod:`eostutor.stepsizes`) or a number (a constant step size η).
-        num_steps: Number of steps (≥ 1).
+        num_steps: Number of steps (1 to ``MAX_STEPS``).
         w0: Starting parameters (default ``problem.init(seed)``).
         seed: Seed of the initialisation and of the eigen-solver's random start.
         sharpness_every: Measure the sharpness λ_max every this many steps (0: never). Each estimate is
@@ -80,8 +72,8 @@ def train(
         momentum: Heavy-ball (or Nesterov) coefficient β in [0, 1); only with rules that support it
             (constant and warm-up schedules).
         nesterov: Use Nesterov's momentum instead of heavy ball.
-        callback: Called as ``callback(run_so_far)`` every ``callback_every`` steps and at the end
-            unless interrupted (for live plots).
+        callback: Called as ``callback(run_so_far)`` every ``callback_every`` steps and at the end unless
+            interrupted (for live plots); it receives a copy, never the loop's own buffers.
         callback_every: See ``callback``.
         should_stop: Polled every step; returning True ends the run early, marked ``interrupted``
             (a widget uses this so the newest slider value wins).
@@ -89,10 +81,15 @@ def train(
         record_params: Keep every iterate in ``run.params`` (default: only when ``dim <= 10``).
         divergence_factor: The run is marked diverged when the loss is not finite or exceeds this
             factor times max(initial loss, 1) (or the parameter norm grows by this factor); > 1.
-        label: Legend text for plots.
+        label: Legend text for plots (default: the rule's label, plus the momentum).
 
     Returns:
         A :class:`~eostutor.record.Run`.
+
+    Raises:
+        ValueError: For invalid arguments, or a rule that returns a negative or non-finite step size.
+        Exception: An exception raised by ``callback`` or ``should_stop`` is re-raised with the partial run
+            attached as ``err.run``.
 
     >>> from eostutor.problems import Quadratic
     >>> q = Quadratic([1.0, 10.0])
@@ -103,219 +100,268 @@ def train(
     """
     if not isinstance(problem, Problem):
         raise ValueError(f"problem must be an eostutor Problem, got {type(problem).__name__}")
-    if isinstance(rule, bool) or not isinstance(rule, Rule):
-        if isinstance(rule, (int, float, np.floating, np.integer)) and not isinstance(rule, bool):
-            rule = Constant(check_positive("eta", rule))
-        else:
-            raise ValueError(f"rule must be a step-size rule or a positive number, got {rule!r}")
-    num_steps = check_int("num_steps", num_steps, minimum=1)
-    seed = check_int("seed", seed, minimum=0)
+    rule = _as_rule(rule)
+    num_steps = check_int("num_steps", num_steps, minimum=1, maximum=MAX_STEPS)
+    seed = check_int("seed", seed, minimum=0, maximum=2**63 - 1)
     sharpness_every = check_int("sharpness_every", sharpness_every, minimum=0)
-    sharpness_tol = check_in_range("sharpness_tol", sharpness_tol, 0.0, 1.0, low_inclusive=False,
-                                   high_inclusive=False)
-    check_choice("sharpness_method", sharpness_method, SHARPNESS_METHODS)
-    top_k = check_int("top_k", top_k, minimum=1, maximum=problem.dim)
-    if evaluate_every is None:
-        evaluate_every = sharpness_every if sharpness_every > 0 else 10
-    evaluate_every = check_int("evaluate_every", evaluate_every, minimum=1)
     momentum = check_in_range("momentum", momentum, 0.0, 1.0, high_inclusive=False)
-    if momentum > 0 and not rule.supports_momentum:
-        raise ValueError(
-            f"momentum={momentum} is only available with a constant or warm-up step size, not {rule!r}"
-        )
-    if nesterov and momentum == 0:
-        raise ValueError("nesterov=True needs momentum > 0")
-    callback_every = check_int("callback_every", callback_every, minimum=1)
-    divergence_factor = check_positive("divergence_factor", divergence_factor)
-    if divergence_factor <= 1:
-        raise ValueError(f"divergence_factor must be > 1, got {divergence_factor!r}")
-    for name, flag in (("nesterov", nesterov), ("progress", progress)):
-        if not isinstance(flag, (bool, np.bool_)):
-            raise ValueError(f"{name} must be True or False, got {flag!r}")
-    if record_params is not None and not isinstance(record_params, (bool, np.bool_)):
-        raise ValueError(f"record_params must be True, False or None, got {record_params!r}")
+    _check_momentum(rule, momentum, nesterov)
     for name, fn in (("callback", callback), ("should_stop", should_stop)):
         if fn is not None and not callable(fn):
             raise ValueError(f"{name} must be a function or None, got {fn!r}")
-    if record_params is None:
-        record_params = problem.dim <= SMALL_DIM
-
-    w = problem.init(seed) if w0 is None else problem._check_vector(w0, "w0").clone()
-    if not torch.isfinite(w).all():
+    callback_every = check_int("callback_every", callback_every, minimum=1)
+    if not isinstance(progress, (bool, np.bool_)):
+        raise ValueError(f"progress must be True or False, got {progress!r}")
+    tracker = spectrum.SharpnessTracker(
+        problem, check_int("top_k", top_k, minimum=1, maximum=problem.dim),
+        check_choice("sharpness_method", sharpness_method, SHARPNESS_METHODS),
+        check_in_range("sharpness_tol", sharpness_tol, 0.0, 1.0, low_inclusive=False, high_inclusive=False))
+    if not sharpness_every:
+        tracker = None
+    w = problem.init(seed) if w0 is None else problem.check_params(w0, "w0").clone()
+    if not bool(torch.isfinite(w).all()):
         raise ValueError("w0 must be finite")
-    w0_norm = float(w.norm())
-    has_data = problem.has_data
-    layers = getattr(problem, "layer_grad_norms", None) if has_data else None
+    record = Recorder(problem, rule, num_steps, w, seed=seed, w0_given=w0 is not None, tracker=tracker,
+                      sharpness_every=sharpness_every, evaluate_every=evaluate_every, momentum=momentum,
+                      nesterov=bool(nesterov), record_params=record_params,
+                      divergence_factor=divergence_factor, label=label)
 
-    arrays = {name: np.full(num_steps, np.nan) for name in PER_STEP_FIELDS}
-    arrays["step"] = np.arange(num_steps, dtype=np.int64)
-    arrays["top_eigenvalues"] = np.full((num_steps, top_k), np.nan)
-    params_hist = np.full((num_steps + 1, problem.dim), np.nan) if record_params else None
-    eigvec_hist = np.full((num_steps, problem.dim), np.nan) if record_params else None
-
-    settings = {
-        "problem": repr(problem),
-        "problem_name": getattr(problem, "name", type(problem).__name__),
-        "dim": problem.dim,
-        "dtype": str(problem.dtype).replace("torch.", ""),
-        "rule": rule.name,
-        "rule_label": rule_label(rule),
-        "rule_repr": repr(rule),
-        "rule_params": rule.params(),
-        "num_steps": num_steps,
-        "seed": seed,
-        "w0_given": w0 is not None,
-        "sharpness_every": sharpness_every,
-        "sharpness_tol": sharpness_tol,
-        "sharpness_method": sharpness_method,
-        "top_k": top_k,
-        "evaluate_every": evaluate_every,
-        "momentum": momentum,
-        "nesterov": bool(nesterov),
-        "sharpness_floor": float(problem.sharpness_floor),
-        "num_classes": problem.num_classes,
-        "prior_loss": float(getattr(problem, "prior_loss", math.nan)),
-        "versions": _versions(),
-    }
-
-    state = rule.init()
-    buf = torch.zeros_like(w)  # momentum buffer
-    v_prev = None  # previous top eigenvector(s): the warm start
-    f0 = None
-    diverged, diverged_at, interrupted = False, None, False
-    done = 0
-    start = time.perf_counter()
-
-    def snapshot(n_done: int, final_params, final_loss) -> Run:
-        arr = {k: v[:n_done] for k, v in arrays.items()}
-        if params_hist is not None:
-            arr["params"] = params_hist[: n_done + 1]
-            arr["eigenvector"] = eigvec_hist[:n_done]
-        return Run(arr, settings, final_params=final_params, final_loss=final_loss, diverged=diverged,
-                   diverged_at=diverged_at, interrupted=interrupted,
-                   wall_time=time.perf_counter() - start, label=label)
-
-    bar = None
-    if progress:
-        from tqdm.auto import tqdm
-
-        bar = tqdm(total=num_steps, desc=repr(rule), leave=False)
-
+    state, buf = rule.init(), torch.zeros_like(w)
+    bar = _progress_bar(progress, num_steps, rule)
     try:
         for k in range(num_steps):
             if should_stop is not None and should_stop():
-                interrupted = True
+                record.interrupted = True
                 break
-            if params_hist is not None:
-                params_hist[k] = w.detach().cpu().numpy()
-            measure = sharpness_every > 0 and k % sharpness_every == 0
-            # One autograd graph per step when curvature is needed: the gradient and all HVPs share it.
-            local = problem.hvp_at(w) if (measure or rule.needs_hvp) else None
-            if local is not None:
-                loss, g = local.loss, local.grad
-            else:
-                loss, g = problem.loss_and_grad(w)
-            counts = {"loss": 0, "hvp": 0}
-            arrays["grad_evals"][k] = 1
-            arrays["loss"][k] = loss
-            if f0 is None:
-                f0 = loss
-            grad_norm = float(g.norm())
-            arrays["grad_norm"][k] = grad_norm
-            # Relative to the initial loss, but never below divergence_factor itself: a run started next to a
-            # minimum (f0 ≈ 0) that settles at the edge is not a divergence.
-            if not (math.isfinite(loss) and math.isfinite(grad_norm)) or abs(loss) > divergence_factor * max(
-                abs(f0), 1.0
-            ):
-                diverged, diverged_at = True, k
-                done = k + 1
-                break
-
-            if layers is not None:
-                norms = layers(g)
-                arrays["grad_norm_hidden"][k] = norms["hidden"]
-                arrays["grad_norm_last_bias"][k] = norms["last_bias"]
-            if has_data and (k % evaluate_every == 0 or k == num_steps - 1):
-                metrics = problem.evaluate(w)
-                arrays["test_loss"][k] = metrics["test_loss"]
-                arrays["test_accuracy"][k] = metrics["test_accuracy"]
-                arrays["train_accuracy"][k] = metrics["train_accuracy"]
-                arrays["dead_fraction"][k] = problem.dead_fraction(w)
-
+            measure = tracker is not None and k % sharpness_every == 0
+            # One graph per step when curvature is needed: the gradient and all HVPs share it.
+            op = HessianOperator(problem, w) if (measure or rule.needs_hvp) else None
+            loss, g = (op.loss, op.grad) if op is not None else problem.loss_and_grad(w)
+            if not record.begin_step(k, w, loss, g):
+                break  # diverged: recorded
             if measure:
-                op = HessianOperator.from_local(local)
-                if top_k == 1:
-                    res = estimate_sharpness(problem, w, method=sharpness_method, tol=sharpness_tol,
-                                             v0=v_prev, seed=seed + k, operator=op)
-                else:
-                    res = top_eigenvalues(problem, w, top_k, method=sharpness_method, tol=sharpness_tol,
-                                          v0=v_prev, seed=seed + k, operator=op)
-                arrays["sharpness"][k] = res.value
-                arrays["top_eigenvalues"][k, : len(res.eigenvalues)] = res.eigenvalues[:top_k]
-                arrays["sharpness_hvps"][k] = res.num_hvps
-                arrays["sharpness_residual"][k] = float(np.max(res.residuals) / max(abs(res.value), 1e-300))
-                v_prev = res.eigenvectors[:, :top_k] if top_k > 1 else res.vector
-                if eigvec_hist is not None:
-                    eigvec_hist[k] = res.vector.detach().cpu().numpy()
-
-            def loss_at(eta: float, _w=w, _g=g) -> float:
-                counts["loss"] += 1
-                return problem.loss(_w - eta * _g)
-
-            def hvp(v: torch.Tensor, _w=w) -> torch.Tensor:
-                nonlocal local
-                counts["hvp"] += 1
-                if local is None:
-                    local = problem.hvp_at(_w)
-                return local.hvp(v)
-
-            ctx = StepContext(step=k, params=w, loss=loss, grad=g, grad_norm_sq=grad_norm**2,
-                              loss_at=loss_at, hvp=hvp, num_classes=problem.num_classes)
+                record.measure(k, op, seed + k)
+            ctx, counts = _context(problem, k, w, loss, g, op)
             info, state = rule.update(ctx, state)
-            eta = float(info.eta)
-            arrays["eta"][k] = eta
-            arrays["backtracks"][k] = info.backtracks
-            arrays["reference"][k] = getattr(info, "reference", math.nan)
-            arrays["loss_evals"][k] = 1 + counts["loss"]
-            arrays["hvps"][k] = counts["hvp"] + (arrays["sharpness_hvps"][k] if measure else 0)
-            if measure:
-                arrays["eta_sharpness"][k] = eta * arrays["sharpness"][k]
-
-            if momentum > 0:
-                buf = momentum * buf + g
-                direction = g + momentum * buf if nesterov else buf
-            else:
-                direction = g
-            w = w - eta * direction
-            done = k + 1
+            record.end_step(k, _checked_step(info, rule, k), counts)
+            w, buf = _gd_step(w, g, info.eta, buf, momentum, nesterov)
             if bar is not None:
                 bar.update(1)
-            w_norm = float(w.norm())  # NaN or inf if any entry is: no separate isfinite pass
-            if not math.isfinite(w_norm) or w_norm > divergence_factor * max(w0_norm, 1.0):
-                diverged, diverged_at = True, k + 1
-                break
-            if callback is not None and done % callback_every == 0 and done < num_steps:
-                callback(snapshot(done, None, math.nan))
+            if not record.check_params(k, w):
+                break  # diverged: recorded
+            if callback is not None and (k + 1) % callback_every == 0 and k + 1 < num_steps:
+                callback(record.snapshot())
     except KeyboardInterrupt:
-        interrupted = True
+        record.interrupted = True
+    except Exception as err:
+        err.run = record.finish()  # the partial run is not lost with the exception
+        raise
     finally:
         if bar is not None:
             bar.close()
-
-    if interrupted:
-        done = int(np.sum(np.isfinite(arrays["eta"]))) if not diverged else done
-    if params_hist is not None and not diverged and done < num_steps + 1:
-        params_hist[done] = w.detach().cpu().numpy()
-    final_loss = math.nan
-    if not diverged:
-        final_loss = problem.loss(w)
-        if not math.isfinite(final_loss) or abs(final_loss) > divergence_factor * max(abs(f0 or 0.0), 1.0):
-            diverged, diverged_at = True, done
-            final_loss = math.nan
-    run = snapshot(done, w.detach().cpu().numpy(), final_loss)
-    if callback is not None and not interrupted:  # an interrupted run's owner has moved on
-        callback(run)
+    run = record.finish()
+    if callback is not None and not run.interrupted:  # an interrupted run's owner has moved on
+        try:
+            callback(run)
+        except Exception as err:
+            err.run = run
+            raise
     return run
+
+
+def _as_rule(rule) -> Rule:
+    if isinstance(rule, Rule):
+        return rule
+    if isinstance(rule, (int, float, np.floating, np.integer)) and not isinstance(rule, (bool, np.bool_)):
+        return Constant(check_positive("eta", rule))
+    raise ValueError(f"rule must be a step-size rule or a positive number, got {rule!r}")
+
+
+def _check_momentum(rule: Rule, momentum: float, nesterov) -> None:
+    if not isinstance(nesterov, (bool, np.bool_)):
+        raise ValueError(f"nesterov must be True or False, got {nesterov!r}")
+    if momentum > 0 and not rule.supports_momentum:
+        raise ValueError(f"momentum={momentum} is only available with a constant or warm-up step size, not {rule!r}")
+    if nesterov and momentum == 0:
+        raise ValueError("nesterov=True needs momentum > 0")
+
+
+def _progress_bar(progress: bool, num_steps: int, rule: Rule):
+    if not progress:
+        return None
+    from tqdm.auto import tqdm
+
+    return tqdm(total=num_steps, desc=repr(rule), leave=False)
+
+
+def _context(problem: Problem, k: int, w, loss: float, g, op: HessianOperator | None):
+    """The rule's view of step k, with counted trial losses and HVPs (the operator built on demand)."""
+    counts = {"loss": 0, "hvp": 0}
+    holder = [op]
+
+    def loss_at(eta: float) -> float:
+        counts["loss"] += 1
+        return problem.loss(w - eta * g)
+
+    def hvp(v: torch.Tensor) -> torch.Tensor:
+        counts["hvp"] += 1
+        if holder[0] is None:
+            holder[0] = HessianOperator(problem, w)
+        return holder[0] @ v
+
+    ctx = StepContext(step=k, params=w, loss=loss, grad=g, grad_norm_sq=float(g @ g), loss_at=loss_at, hvp=hvp,
+                      num_classes=problem.num_classes)
+    return ctx, counts
+
+
+def _checked_step(info: StepInfo, rule: Rule, k: int) -> StepInfo:
+    eta = info.eta
+    if not (isinstance(eta, (int, float)) and math.isfinite(eta) and eta >= 0):
+        raise ValueError(f"{rule!r} returned the step size eta={eta!r} at step {k}; a rule must return a finite "
+                         "eta >= 0 (a negative one would be gradient ascent)")
+    return info
+
+
+def _gd_step(w, g, eta: float, buf, momentum: float, nesterov: bool):
+    if momentum > 0:
+        buf = momentum * buf + g
+        direction = g + momentum * buf if nesterov else buf
+    else:
+        direction = g
+    return w - eta * direction, buf
+
+
+class Recorder:
+    """The bookkeeping of one run: per-step arrays, divergence checks, settings, snapshots and the Run.
+
+    ``train`` calls ``begin_step`` (loss and gradient at w_k, metrics; False when the run diverged),
+    ``measure`` (curvature), ``end_step`` (the rule's step) and ``check_params`` (the new iterate), then
+    ``finish``. ``snapshot`` is a copy of the run so far.
+    """
+
+    def __init__(self, problem: Problem, rule: Rule, num_steps: int, w0: torch.Tensor, *, seed: int,
+                 w0_given: bool, tracker, sharpness_every: int, evaluate_every: int | None, momentum: float,
+                 nesterov: bool, record_params: bool | None, divergence_factor: float, label: str | None):
+        if evaluate_every is None:
+            evaluate_every = sharpness_every if sharpness_every > 0 else 10
+        self.evaluate_every = check_int("evaluate_every", evaluate_every, minimum=1)
+        factor = check_positive("divergence_factor", divergence_factor)
+        if factor <= 1:
+            raise ValueError(f"divergence_factor must be > 1, got {divergence_factor!r}")
+        if record_params is not None and not isinstance(record_params, (bool, np.bool_)):
+            raise ValueError(f"record_params must be True, False or None, got {record_params!r}")
+        self.problem, self.tracker, self.factor, self.label = problem, tracker, factor, label
+        self.num_steps = num_steps
+        n, dim = num_steps, problem.dim
+        self.arrays = {name: np.full(n, np.nan) for name in PER_STEP_FIELDS}
+        self.arrays["step"] = np.arange(n, dtype=np.int64)
+        keep = dim <= TINY_DIM if record_params is None else bool(record_params)
+        if tracker is not None:
+            self.arrays["top_eigenvalues"] = np.full((n, tracker.top_k), np.nan)
+            if keep:
+                self.arrays["eigenvector"] = np.full((n, dim), np.nan)
+        if keep:
+            self.arrays["params"] = np.full((n + 1, dim), np.nan)
+        self.settings = RunSettings(
+            problem=repr(problem), problem_name=getattr(problem, "name", type(problem).__name__), dim=dim,
+            dtype=str(problem.dtype).replace("torch.", ""), rule=rule.name, rule_label=rule_label(rule),
+            rule_repr=repr(rule), rule_params=rule.params(), num_steps=n, seed=seed, w0_given=w0_given,
+            sharpness_every=sharpness_every, sharpness_tol=tracker.tol if tracker else 1e-3,
+            sharpness_method=tracker.method if tracker else "auto", top_k=tracker.top_k if tracker else 1,
+            evaluate_every=self.evaluate_every, momentum=momentum, nesterov=nesterov,
+            sharpness_floor=float(problem.sharpness_floor), num_classes=problem.num_classes,
+            prior_loss=float(problem.prior_loss),
+            versions={"eostutor": __version__, "torch": torch.__version__, "numpy": np.__version__,
+                      "python": platform.python_version()})
+        self.w, self.w0_norm = w0, float(w0.norm())
+        self.f0: float | None = None
+        self.done = 0
+        self.diverged, self.diverged_at, self.interrupted = False, None, False
+        self.notes: list[str] = []
+        self.start = time.perf_counter()
+
+    def begin_step(self, k: int, w, loss: float, g) -> bool:
+        """Record the loss, gradient and metrics at w_k; False (and the run marked diverged) on a blow-up."""
+        a = self.arrays
+        self.w = w
+        if "params" in a:
+            a["params"][k] = w.detach().cpu().numpy()
+        a["loss"][k], a["grad_evals"][k] = loss, 1
+        if self.f0 is None:
+            self.f0 = loss
+        grad_norm = float(g.norm())
+        a["grad_norm"][k] = grad_norm
+        # Relative to the initial loss, but never below divergence_factor itself: a run started next to a
+        # minimum (f0 ≈ 0) that settles at the edge is not a divergence.
+        if not (math.isfinite(loss) and math.isfinite(grad_norm)) or abs(loss) > self._loss_limit():
+            self.diverged, self.diverged_at, self.done = True, k, k + 1
+            return False
+        norms = self.problem.layer_grad_norms(g)
+        a["grad_norm_hidden"][k] = norms.get("hidden", math.nan)
+        a["grad_norm_last_bias"][k] = norms.get("last_bias", math.nan)
+        if self.problem.has_data and (k % self.evaluate_every == 0 or k == self.num_steps - 1):
+            metrics = self.problem.evaluate(w)
+            for name in ("test_loss", "test_accuracy", "train_accuracy"):
+                a[name][k] = metrics[name]
+            a["dead_fraction"][k] = self.problem.dead_fraction(w)
+        return True
+
+    def measure(self, k: int, op: HessianOperator, seed: int) -> None:
+        """The tracked eigenvalues at w_k; a non-finite Hessian is recorded as NaN with a note."""
+        try:
+            res = self.tracker.measure(op, seed)
+        except ValueError as err:
+            if "not finite" not in str(err):
+                raise
+            self.notes.append(f"step {k}: sharpness not measured ({err})")
+            return
+        a = self.arrays
+        a["sharpness"][k] = res.value
+        a["top_eigenvalues"][k, : len(res.eigenvalues)] = res.eigenvalues[: self.tracker.top_k]
+        a["sharpness_hvps"][k] = res.num_hvps
+        a["sharpness_residual"][k] = self.tracker.relative_residual(res)
+        if "eigenvector" in a:
+            a["eigenvector"][k] = res.vector.detach().cpu().numpy()
+
+    def end_step(self, k: int, info: StepInfo, counts: dict) -> None:
+        """Record the rule's step η_k and what it cost."""
+        a = self.arrays
+        a["eta"][k], a["backtracks"][k], a["reference"][k] = info.eta, info.backtracks, info.reference
+        a["loss_evals"][k] = 1 + counts["loss"]
+        measured = a["sharpness_hvps"][k]
+        a["hvps"][k] = counts["hvp"] + (measured if math.isfinite(measured) else 0)
+        a["eta_sharpness"][k] = info.eta * a["sharpness"][k]
+
+    def check_params(self, k: int, w) -> bool:
+        """Accept w_{k+1}: step k is complete. False (the run marked diverged at step k + 1) on a blow-up."""
+        self.w, self.done = w, k + 1
+        w_norm = float(w.norm())  # NaN or inf if any entry is: no separate isfinite pass
+        if not math.isfinite(w_norm) or w_norm > self.factor * max(self.w0_norm, 1.0):
+            self.diverged, self.diverged_at = True, k + 1
+            return False
+        return True
+
+    def _loss_limit(self) -> float:
+        return self.factor * max(abs(self.f0 or 0.0), 1.0)
+
+    def snapshot(self, final_params=None, final_loss: float = math.nan) -> Run:
+        """The run so far (a copy: the loop keeps writing into its own buffers)."""
+        n = self.done
+        arrays = {k: v[: n + 1] if k == "params" else v[:n] for k, v in self.arrays.items()}
+        return Run(arrays, self.settings, final_params=final_params, final_loss=final_loss, diverged=self.diverged,
+                   diverged_at=self.diverged_at, interrupted=self.interrupted, notes=self.notes,
+                   wall_time=time.perf_counter() - self.start, label=self.label)
+
+    def finish(self) -> Run:
+        """The finished (or stopped) run, with the last accepted iterate and its loss."""
+        final_loss, w = math.nan, self.w
+        if not self.diverged:
+            if "params" in self.arrays:
+                self.arrays["params"][self.done] = w.detach().cpu().numpy()
+            final_loss = self.problem.loss(w)
+            if not math.isfinite(final_loss) or abs(final_loss) > self._loss_limit():
+                self.diverged, self.diverged_at, final_loss = True, self.done, math.nan
+        return self.snapshot(w.detach().cpu().numpy(), final_loss)
 
 
 def with_exact_sharpness(problem: Problem, run: Run, k: int = 1) -> Run:
@@ -324,7 +370,7 @@ def with_exact_sharpness(problem: Problem, run: Run, k: int = 1) -> Run:
     Fills ``sharpness``, ``eta_sharpness``, ``top_eigenvalues`` (steps x k) and ``eigenvector`` (steps x
     dim) and records ``sharpness_method = "exact (batched, after the run)"`` in the settings. The numbers
     equal what ``train(..., sharpness_every=1, sharpness_method="exact")`` measures, at a fraction of the
-    cost (see :func:`exact_curvature`). ``sharpness_hvps`` stays NaN: no HVP is used.
+    cost (see :func:`eostutor.spectrum.exact_curvature`). ``sharpness_hvps`` stays NaN: no HVP is used.
 
     >>> from eostutor.problems import Quadratic
     >>> run = with_exact_sharpness(Quadratic([1.0, 10.0]), train(Quadratic([1.0, 10.0]), 0.1, 5))
@@ -333,13 +379,8 @@ def with_exact_sharpness(problem: Problem, run: Run, k: int = 1) -> Run:
     """
     if "params" not in run.arrays:
         raise ValueError(f"{run!r} has no recorded iterates: train with record_params=True")
-    n = run.num_steps
-    vals, vecs = exact_curvature(problem, run.arrays["params"][:n], k)
-    arrays = dict(run.arrays)
-    arrays["sharpness"] = vals[:, 0].copy()
-    arrays["eta_sharpness"] = run.eta * vals[:, 0]
-    arrays["top_eigenvalues"] = vals
-    arrays["eigenvector"] = vecs
-    settings = dict(run.settings, sharpness_every=1, sharpness_method="exact (batched, after the run)", top_k=k)
-    return Run(arrays, settings, final_params=run.final_params, final_loss=run.final_loss, diverged=run.diverged,
-               diverged_at=run.diverged_at, interrupted=run.interrupted, wall_time=run.wall_time, label=run.label)
+    vals, vecs = spectrum.exact_curvature(problem, run.arrays["params"][: run.num_steps], k)
+    arrays = {"sharpness": vals[:, 0], "eta_sharpness": run.eta * vals[:, 0], "top_eigenvalues": vals,
+              "eigenvector": vecs}
+    settings = run.settings.replace(sharpness_every=1, sharpness_method="exact (batched, after the run)", top_k=k)
+    return run.replace(arrays=arrays, settings=settings)

@@ -1,4 +1,4 @@
-"""A small, rerunnable search for a laptop-CPU setting that shows Flatland (SCIENCE.md section 6, issue 5).
+"""A small, rerunnable search for a laptop-CPU setting that shows Flatland (Galli et al. 2026, section 6).
 
 For each setting (dataset, network, dtype) and each seed, train every rule of the Flatland comparison
 (NLS, NLS-ub, PoNLS, LS, CDAT, GD-warmup, GD-warmup-ub and two ablations of NLS-ub) for 1,000 full-batch
@@ -29,13 +29,13 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
+
 # Thread trap: load SciPy's BLAS (scipy.sparse.linalg) and torch before limiting threads, or SciPy keeps
 # its default thread count.
 import scipy.sparse.linalg  # noqa: F401
 import torch
 from threadpoolctl import threadpool_limits
-
-import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -43,12 +43,11 @@ sys.path.insert(0, str(ROOT))
 from eostutor.datasets import digits, gaussian_clusters  # noqa: E402
 from eostutor.experiments import (  # noqa: E402
     FLATLAND_RULES,
-    flatland_label,
-    flatland_rule,
     flatland_signature,
     json_ready,
 )
 from eostutor.problems import MLPProblem  # noqa: E402
+from eostutor.stepsizes import RULES, make_rule  # noqa: E402
 from eostutor.training import train  # noqa: E402
 
 NUM_STEPS = 1000
@@ -123,7 +122,7 @@ def run_one(task: tuple[str, str, int, int]) -> dict:
     """Train one (setting, rule, seed) and return the detector's numbers plus a few run facts."""
     setting, rule_name, seed, num_steps = task
     problem = make_problem(setting)
-    rule = flatland_rule(rule_name, problem.num_classes)
+    rule = make_rule(rule_name)
     start = time.perf_counter()
     run = train(problem, rule, num_steps, seed=seed, sharpness_every=SHARPNESS_EVERY,
                 sharpness_tol=SHARPNESS_TOL)
@@ -219,7 +218,7 @@ def markdown(table: dict, meta: dict) -> str:
         for rule, r in rules.items():
             seeds = ",".join(str(s) for s in r["flatland_seeds"])
             lines.append(
-                f"| {flatland_label(rule)} | {r['k']}/{r['n']}{f' ({seeds})' if seeds else ''} "
+                f"| {RULES[rule].label} | {r['k']}/{r['n']}{f' ({seeds})' if seeds else ''} "
                 f"| {_fmt(r['mean_steps_in_flatland_if_flat'], '.0f')} | {_fmt(r['median_first_flat_step'], '.0f')} "
                 f"| {_fmt(r['median_plateau_over_prior'], '.3f')} "
                 f"| {_fmt(r['median_hidden_bias_ratio_flat'])}; {_fmt(r['median_hidden_bias_ratio_other'])} "
@@ -290,7 +289,7 @@ def main(argv=None) -> int:
         "detector": DETECTOR,
         "settings": {k: {"why": v[0], "args": v[1], "rules": list(v[2]), "problem": repr(make_problem(k))}
                      for k, v in SETTINGS.items() if k in args.settings},
-        "rules": {r: repr(flatland_rule(r, 10)) + " (K = 10 shown)" for r in args.rules},
+        "rules": {r: repr(make_rule(r)) + " (cap or peak from K where unset)" for r in args.rules},
         "versions": {"torch": torch.__version__, "numpy": np.__version__, "python": platform.python_version(),
                      "machine": platform.machine()},
     }

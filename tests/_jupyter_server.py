@@ -97,7 +97,7 @@ class JupyterLabServer:
         return f"JupyterLabServer(root_dir={str(self.root_dir)!r}, url={self.url!r})"
 
     # -- lifecycle ------------------------------------------------------------------------------------
-    def __enter__(self) -> "JupyterLabServer":
+    def __enter__(self) -> JupyterLabServer:
         self.start()
         return self
 

@@ -42,7 +42,7 @@ def test_run_a_network_with_a_line_search(tmp_path):
                  "--out", str(tmp_path)])
     assert code == 0
     run = Run.load(tmp_path / "run.npz")
-    assert run.settings["rule"] == "nls-ub" and run.settings["dtype"] == "float32"
+    assert run.settings.rule == "nls-ub" and run.settings.dtype == "float32"
     assert (run.eta < 10).all()
 
 

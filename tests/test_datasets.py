@@ -31,7 +31,7 @@ TENSORS = ("x_train", "y_train", "x_test", "y_test")
 
 def test_registry_lists_every_generator():
     assert set(DATASETS) == set(SMALL)
-    for name, (fn, description) in DATASETS.items():
+    for _name, (fn, description) in DATASETS.items():
         assert callable(fn) and isinstance(description, str) and description
 
 

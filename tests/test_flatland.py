@@ -1,4 +1,4 @@
-"""The Flatland signature (SCIENCE.md section 6) in the shipped experiment, fast mode, featured seed.
+"""The Flatland signature in the shipped experiment, fast mode, featured seed.
 
 NLS: sharpness pinned within 5% of 2/K for a sustained stretch, loss at (K−1)/K² there, hidden-layer
 gradients collapsed. NLS-ub from the same initialisation: sharpness above the floor, ≥ 10x lower final
@@ -10,9 +10,9 @@ import math
 import numpy as np
 import pytest
 
-from eostutor.experiments import EXPERIMENTS, FLATLAND_RULES, flatland, flatland_rule, flatland_signature
+from eostutor.experiments import EXPERIMENTS, FLATLAND_RULES, flatland, flatland_signature
 from eostutor.record import Run
-from eostutor.stepsizes import LineSearch, NLSUpperBounded
+from eostutor.stepsizes import LineSearch, NLSUpperBounded, StepContext, make_rule
 
 
 @pytest.fixture(scope="module")
@@ -46,7 +46,7 @@ def test_nls_is_stuck_at_the_floor(experiment):
 def test_nls_ub_escapes_from_the_same_init(experiment):
     floor = experiment.problem.sharpness_floor
     nls, ub = experiment.runs["NLS"], experiment.runs["NLS-ub"]
-    assert nls.settings["seed"] == ub.settings["seed"]
+    assert nls.settings.seed == ub.settings.seed
     sig = flatland_signature(ub)
     assert not sig["flatland"]
     s = ub.sharpness[np.isfinite(ub.sharpness)][1:]
@@ -68,19 +68,21 @@ def test_summary_and_saved_runs(experiment, tmp_path):
     assert np.allclose(last[:k], experiment.problem.sharpness_floor, rtol=1e-3)
     paths = experiment.save(tmp_path)
     loaded = Run.load(tmp_path / "NLS.npz")
-    assert loaded.settings["sharpness_floor"] == pytest.approx(0.2)
+    assert loaded.settings.sharpness_floor == pytest.approx(0.2)
     assert loaded.arrays["eig_values"].shape == nls.arrays["eig_values"].shape
     assert any(p.name == "summary.json" for p in paths)
 
 
 def test_flatland_rule_ablations():
-    cap_only, once_only = flatland_rule("nls-cap-only", 10), flatland_rule("nls-once-only", 10)
-    assert isinstance(cap_only, LineSearch) and cap_only.cap == 10 and cap_only.doubling == "unlimited"
-    assert once_only.cap is None and once_only.doubling == "once"
-    assert isinstance(flatland_rule("nls-ub", 10), NLSUpperBounded)
+    cap_only, once_only = make_rule("nls-cap-only"), make_rule("nls-once-only")
+    ctx = StepContext(step=0, params=None, loss=1.0, grad=None, grad_norm_sq=1.0, loss_at=None, hvp=None,
+                      num_classes=10)
+    assert isinstance(cap_only, LineSearch) and cap_only._resolve_cap(ctx) == 10 and cap_only.doubling == "unlimited"
+    assert once_only.cap is None and once_only.doubling == "once" and once_only._resolve_cap(ctx) == float("inf")
+    assert isinstance(make_rule("nls-ub"), NLSUpperBounded) and make_rule("nls-ub")._resolve_cap(ctx) == 10
     assert len(FLATLAND_RULES) == 9
     with pytest.raises(ValueError, match="nls-ub"):
-        flatland_rule("nls_ub", 10)
+        make_rule("nls_ub")
 
 
 def test_signature_on_a_synthetic_run():
@@ -97,7 +99,7 @@ def test_signature_on_a_synthetic_run():
     s2 = s.copy()
     s2[100:] = np.where(np.isfinite(s2[100:]), 0.5, np.nan)
     run2 = Run({"loss": np.full(n, 0.09), "sharpness": s2, "grad_norm_hidden": hidden,
-                "grad_norm_last_bias": np.full(n, 0.1)}, dict(run.settings))
+                "grad_norm_last_bias": np.full(n, 0.1)}, run.settings)
     assert not flatland_signature(run2)["flatland"]
     assert flatland_signature(run2)["steps_near_floor"] == 100
     assert math.isnan(flatland_signature(run2)["plateau_loss"])

@@ -1,8 +1,7 @@
 """Hygiene of the course notebooks and of the exercise registry.
 
 The notebooks are read as JSON and their code parsed with ``ast``; nothing is executed (running them is
-the job of ``pytest --nbval-lax notebooks/``). What is checked is what the course promises (issue "The
-course", STYLE.md "Notebooks"):
+the job of ``pytest --nbval-lax notebooks/``). What is checked is what the course promises:
 
 * committed clean: no outputs, no execution counts, no widget state, a python3 kernelspec;
 * one setup cell at the top (``%matplotlib widget``, ``import eostutor as eos``,
@@ -178,7 +177,8 @@ def test_at_least_one_widget_with_a_static_figure_before_it(path):
     assert widgets, f"{path.name}: needs at least one live widget (eos.widgets.<Widget>(...))"
     previous = -1
     for i, name in widgets:
-        figures = [FIGURE_LINK.search(_source(c)) for c in nb["cells"][previous + 1 : i] if c["cell_type"] == "markdown"]
+        figures = [FIGURE_LINK.search(_source(c)) for c in nb["cells"][previous + 1 : i]
+                   if c["cell_type"] == "markdown"]
         assert any(figures), (f"{path.name}: the {name} in cell {i} needs a static figure before it "
                               "(![alt](figures/NAME.png)) for readers without a kernel")
         previous = i

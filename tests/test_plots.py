@@ -18,11 +18,10 @@ import torch
 
 from eostutor import plots
 from eostutor.experiments import bifurcation_sweep
-from eostutor.spectrum import exact_curvature
-from eostutor.training import with_exact_sharpness
 from eostutor.problems import Minimalist, Quadratic, Quartic
 from eostutor.record import Run
-from eostutor.training import train
+from eostutor.spectrum import exact_curvature
+from eostutor.training import train, with_exact_sharpness
 
 find = plots.find
 
@@ -337,7 +336,7 @@ def test_bifurcation_accepts_any_object_with_the_fields():
 # --------------------------------------------------------------------------------------------------
 def test_spectrum_exact_vs_lanczos_legend_has_hvp_counts():
     a = _net_run(label="exact")
-    a.settings["sharpness_method"] = "exact"
+    a = a.replace(settings=a.settings.replace(sharpness_method="exact"))
     b = _net_run(label="lanczos")
     ax = plots.spectrum([a, b])
     np.testing.assert_array_equal(find(ax, "spectrum:eig1:1").get_ydata(),
@@ -370,7 +369,7 @@ def test_segment_smoothness_figure4_marks():
     res = segment_smoothness(q, w, np.geomspace(1e-3, 10, 20))
     ax = plots.segment_smoothness(res, eta=0.3, sharpness=3.0, floor=0.2)
     np.testing.assert_array_equal(find(ax, "segment_smoothness:curve").get_ydata(), res.smoothness)
-    np.testing.assert_array_equal(find(ax, "segment_smoothness:curve").get_xdata(), res.steps)
+    np.testing.assert_array_equal(find(ax, "segment_smoothness:curve").get_xdata(), res.step_sizes)
     np.testing.assert_allclose(find(ax, "segment_smoothness:sup").get_ydata(), res.segment_sup)
     assert find(ax, "segment_smoothness:eta").get_xdata()[0] == 0.3
     assert find(ax, "segment_smoothness:sharpness").get_ydata()[0] == 3.0

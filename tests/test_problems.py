@@ -13,14 +13,15 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from eostutor.datasets import digits, gaussian_clusters, teacher_student, two_moons
+from eostutor.curvature import HessianOperator, hessian, hvp
+from eostutor.datasets import digits, gaussian_clusters, teacher_student
 from eostutor.problems import (
     DENSE_HESSIAN_LIMIT,
     PROBLEMS,
     HolderPower,
     LinearClassifier,
-    MLPProblem,
     Minimalist,
+    MLPProblem,
     Problem,
     Quadratic,
     Quartic,
@@ -88,7 +89,7 @@ TOYS = {
 @pytest.mark.parametrize("name", sorted(TOYS))
 def test_toy_derivatives_match_autograd(name, seed):
     problem = TOYS[name]()
-    assert problem.analytic
+    assert problem.closed_form
     # Away from 0 for the Hölder toys (their Hessian blows up there); elsewhere scale 1.5 so the
     # scalar nets and the minimalist example are far from their minima (residuals are not small).
     w = random_point(problem.dim, seed, away_from_zero=name.startswith("holder"), scale=1.5)
@@ -98,7 +99,7 @@ def test_toy_derivatives_match_autograd(name, seed):
     loss, g = problem.loss_and_grad(w)
     assert loss == pytest.approx(f_ref, rel=1e-12, abs=1e-14)
     torch.testing.assert_close(g, g_ref, rtol=1e-10, atol=1e-12)
-    torch.testing.assert_close(problem.hessian(w), h_ref, rtol=1e-10, atol=1e-12)
+    torch.testing.assert_close(hessian(problem, w), h_ref, rtol=1e-10, atol=1e-12)
     assert torch.allclose(h_ref, h_ref.T)  # sanity: the reference itself is symmetric
 
 
@@ -153,24 +154,24 @@ def test_holder_with_nu_one_is_the_identity_quadratic():
         w = random_point(3, seed)
         assert holder.loss(w) == pytest.approx(quad.loss(w), rel=1e-14)
         torch.testing.assert_close(holder.grad(w), quad.grad(w), rtol=1e-14, atol=0)
-        torch.testing.assert_close(holder.hessian(w), torch.eye(3, dtype=F64))
+        torch.testing.assert_close(hessian(holder, w), torch.eye(3, dtype=F64))
 
 
 def test_holder_hessian_blows_up_at_zero():
     h = HolderPower(nu=0.5, dim=2)
     w = torch.tensor([0.0, 4.0], dtype=F64)
-    diag = torch.diagonal(h.hessian(w))
+    diag = torch.diagonal(hessian(h, w))
     assert math.isinf(float(diag[0])) and float(diag[0]) > 0
     assert float(diag[1]) == pytest.approx(0.5 * 4.0 ** -0.5)
     # Smaller |w| means larger curvature: nu |w|^(nu-1) decreases in |w|.
-    small, big = (float(h.hessian(torch.tensor([x, 1.0], dtype=F64))[0, 0]) for x in (1e-4, 1e-2))
+    small, big = (float(hessian(h, torch.tensor([x, 1.0], dtype=F64))[0, 0]) for x in (1e-4, 1e-2))
     assert small > big > 1.0
 
 
 def test_quartic_curvature_is_3w_squared():
     q = Quartic(dim=2)
     w = torch.tensor([2.0, -0.5], dtype=F64)
-    torch.testing.assert_close(q.hessian(w), torch.diag(torch.tensor([12.0, 0.75], dtype=F64)))
+    torch.testing.assert_close(hessian(q, w), torch.diag(torch.tensor([12.0, 0.75], dtype=F64)))
 
 
 @pytest.mark.parametrize("depth", [1, 2, 3, 4])
@@ -192,7 +193,7 @@ def test_scalar_net_minimum_sharpness_is_the_sum_of_squared_partial_products():
     net = ScalarNet(depth=3, target=1.0)
     w = torch.tensor([2.0, 0.5, 1.0], dtype=F64)
     p = torch.tensor([0.5, 2.0, 1.0], dtype=F64)
-    evals = torch.linalg.eigvalsh(net.hessian(w))
+    evals = torch.linalg.eigvalsh(hessian(net, w))
     assert float(evals[-1]) == pytest.approx(float(p @ p))
     np.testing.assert_allclose(evals[:-1].numpy(), 0.0, atol=1e-12)
     assert net.loss(w) == 0.0
@@ -206,7 +207,7 @@ def test_minimalist_valley_sharpness(x, y_sign):
     w = torch.tensor([x, y], dtype=F64)
     assert m.loss(w) == pytest.approx(0.0, abs=1e-28)
     torch.testing.assert_close(m.grad(w), torch.zeros(2, dtype=F64), atol=1e-14, rtol=0)
-    evals = torch.linalg.eigvalsh(m.hessian(w))
+    evals = torch.linalg.eigvalsh(hessian(m, w))
     assert float(evals[0]) == pytest.approx(0.0, abs=1e-12)  # flat along the valley
     assert float(evals[1]) == pytest.approx(2 * (x**2 + y**2), rel=1e-12)
     assert float(evals[1]) == pytest.approx(Minimalist.valley_sharpness(x), rel=1e-12)
@@ -221,12 +222,12 @@ def test_minimalist_flattest_minimum_and_init():
     assert 2.0 < float(w[0]) < 3.0 and abs(float(w[0] * w[1]) - 1.0) < 0.2
 
 
-# --- hvp_at: the fast curvature path ----------------------------------------------------------------
+# --- the curvature operator: the one H·v ----------------------------------------------------------------
 def check_local_curvature(problem, w, *, rtol, atol, reference_problem=None):
     """lc.loss / lc.grad / lc.hvp(v) / lc.hvp(V) / num_hvps against float64 references."""
     ref = problem if reference_problem is None else reference_problem
     f_ref, g_ref, h_ref = autograd_reference(ref, w)
-    lc = problem.hvp_at(w)
+    lc = HessianOperator(problem, w)
     loss, g = problem.loss_and_grad(w)
     assert lc.loss == pytest.approx(loss, rel=max(rtol, 1e-14))
     assert lc.loss == pytest.approx(f_ref, rel=rtol, abs=atol)
@@ -238,26 +239,26 @@ def check_local_curvature(problem, w, *, rtol, atol, reference_problem=None):
     v = torch.randn(problem.dim, generator=gen, dtype=F64)
     big_v = torch.randn(problem.dim, 3, generator=gen, dtype=F64)
     assert lc.num_hvps == 0
-    hv = lc.hvp(v.to(problem.dtype))
+    hv = lc @ v.to(problem.dtype)
     assert hv.dtype == problem.dtype and hv.shape == (problem.dim,)
     scale = float((h_ref @ v).norm()) + 1.0
     torch.testing.assert_close(hv.to(F64), h_ref @ v, rtol=rtol, atol=atol * scale)
-    hv_mat = lc.hvp(big_v.to(problem.dtype))
+    hv_mat = lc @ big_v.to(problem.dtype)
     assert hv_mat.shape == (problem.dim, 3)
     torch.testing.assert_close(hv_mat.to(F64), h_ref @ big_v, rtol=rtol, atol=atol * scale)
-    columns = torch.stack([lc.hvp(big_v[:, j].to(problem.dtype)) for j in range(3)], dim=1)
+    columns = torch.stack([lc @ big_v[:, j].to(problem.dtype) for j in range(3)], dim=1)
     torch.testing.assert_close(hv_mat, columns, rtol=rtol, atol=atol * scale)
     assert lc.num_hvps == 1 + 3 + 3
     # The one-shot API agrees with the cached one, and the dense Hessian with autograd's.
-    torch.testing.assert_close(problem.hvp(w, v.to(problem.dtype)), hv, rtol=rtol, atol=atol * scale)
-    h = problem.hessian(w)
+    torch.testing.assert_close(hvp(problem, w, v.to(problem.dtype)), hv, rtol=rtol, atol=atol * scale)
+    h = hessian(problem, w)
     assert h.dtype == problem.dtype and h.shape == (problem.dim, problem.dim)
     torch.testing.assert_close(h.to(F64), h_ref, rtol=rtol, atol=atol * (float(h_ref.abs().max()) + 1))
     return h_ref
 
 
 @pytest.mark.parametrize("name", sorted(TOYS))
-def test_hvp_at_on_toys(name):
+def test_operator_on_toys(name):
     problem = TOYS[name]()
     w = random_point(problem.dim, 5, away_from_zero=name.startswith("holder"), scale=1.3)
     check_local_curvature(problem, w, rtol=1e-10, atol=1e-12)
@@ -265,7 +266,7 @@ def test_hvp_at_on_toys(name):
 
 @pytest.mark.parametrize("loss", ["mse", "ce"])
 @pytest.mark.parametrize("bias", [True, False])
-def test_hvp_at_on_linear_classifier(clusters, loss, bias):
+def test_operator_on_linear_classifier(clusters, loss, bias):
     p = LinearClassifier(clusters, loss=loss, bias=bias)
     assert p.dim == 3 * 3 + (3 if bias else 0)
     for seed in SEEDS:
@@ -275,7 +276,7 @@ def test_hvp_at_on_linear_classifier(clusters, loss, bias):
 @pytest.mark.parametrize("loss", ["mse", "ce"])
 @pytest.mark.parametrize("bias", [True, False])
 @pytest.mark.parametrize("activation", ["tanh", "relu", "gelu", "elu"])
-def test_hvp_at_on_mlp_float64(clusters, activation, bias, loss):
+def test_operator_on_mlp_float64(clusters, activation, bias, loss):
     p = MLPProblem(clusters, hidden=(4, 3), activation=activation, bias=bias, loss=loss)
     h_ref = check_local_curvature(p, p.init(0), rtol=1e-9, atol=1e-11)
     assert float(h_ref.abs().max()) > 1e-3  # a nontrivial Hessian, so the comparison means something
@@ -284,26 +285,26 @@ def test_hvp_at_on_mlp_float64(clusters, activation, bias, loss):
 
 @pytest.mark.parametrize("loss", ["mse", "ce"])
 @pytest.mark.parametrize("activation", ["tanh", "relu", "gelu", "elu"])
-def test_hvp_at_on_mlp_float32(clusters, activation, loss):
+def test_operator_on_mlp_float32(clusters, activation, loss):
     p32 = MLPProblem(clusters, hidden=(4, 3), activation=activation, loss=loss, dtype=torch.float32)
     p64 = MLPProblem(clusters, hidden=(4, 3), activation=activation, loss=loss)
     w = p64.init(2)
     check_local_curvature(p32, w.to(torch.float32), rtol=1e-4, atol=1e-5, reference_problem=p64)
 
 
-def test_hvp_at_on_regression_mlp():
+def test_operator_on_regression_mlp():
     ds = teacher_student(n_train=20, n_test=5, dim=3, outputs=2)
     p = MLPProblem(ds, hidden=(5,), activation="tanh")
     assert p.num_classes is None and p.output_dim == 2
     check_local_curvature(p, p.init(0), rtol=1e-9, atol=1e-11)
 
 
-def test_hvp_at_does_not_touch_the_callers_tensor(clusters):
+def test_operator_does_not_touch_the_callers_tensor(clusters):
     p = MLPProblem(clusters, hidden=(4,))
     w = p.init(0)
     w_copy = w.clone()
-    lc = p.hvp_at(w)
-    lc.hvp(torch.ones(p.dim, dtype=F64))
+    lc = HessianOperator(p, w)
+    lc @ torch.ones(p.dim, dtype=F64)
     assert not w.requires_grad and torch.equal(w, w_copy)
     assert not lc.grad.requires_grad and not p.grad(w).requires_grad
 
@@ -314,12 +315,12 @@ def test_diagonal_toys_hvp_beyond_the_dense_limit():
     q = Quartic(dim=n)
     w = torch.linspace(-1.0, 1.0, n, dtype=F64)
     v = torch.ones(n, dtype=F64)
-    torch.testing.assert_close(q.hvp(w, v), 3 * w**2)
+    torch.testing.assert_close(hvp(q, w, v), 3 * w**2)
     with pytest.raises(ValueError, match="lanczos"):
-        q.hessian(w)
+        hessian(q, w)
     h = HolderPower(nu=0.5, dim=n)
-    lc = h.hvp_at(w + 2.0)
-    torch.testing.assert_close(lc.hvp(v), 0.5 * (w + 2.0) ** -0.5)
+    lc = HessianOperator(h, w + 2.0)
+    torch.testing.assert_close(lc @ v, 0.5 * (w + 2.0) ** -0.5)
 
 
 # --- the 2/K floor of MSE with a last-layer bias -------------------------------------------------------
@@ -349,7 +350,7 @@ def test_mlp_sharpness_floor_is_a_lower_bound(clusters4, activation):
     assert p.sharpness_floor == 0.5
     s = p.last_bias_slice
     for w in floor_points(p):
-        h = p.hessian(w)
+        h = hessian(p, w)
         torch.testing.assert_close(h[s, s], 0.5 * torch.eye(4, dtype=F64), rtol=0, atol=1e-13)
         assert float(torch.linalg.eigvalsh(h)[-1]) >= 0.5 - 1e-10
 
@@ -368,7 +369,7 @@ def test_dead_relu_network_sits_exactly_on_the_floor(clusters4):
     p = MLPProblem(clusters4, hidden=(6, 5), activation="relu")
     w = set_all_relus_dead(p, p.init(0))
     assert p.dead_fraction(w) == 1.0
-    evals = torch.linalg.eigvalsh(p.hessian(w))
+    evals = torch.linalg.eigvalsh(hessian(p, w))
     assert float(evals[-1]) == pytest.approx(0.5, abs=1e-12)
     g = p.layer_grad_norms(p.grad(w))
     assert g["hidden"] == 0.0 and g["out.weight"] == 0.0 and g["last_bias"] > 0
@@ -383,7 +384,7 @@ def test_floor_is_zero_without_bias_or_with_cross_entropy(clusters):
     # Without a bias 2/K is not a bound: with tiny inputs (|x| ~ 0.01) the Hessian 2/(nK) X^T X ⊗ I is tiny.
     p = LinearClassifier(gaussian_clusters(num_classes=3, dim=1, n_train=30, n_test=3, spread=0.01,
                                            separation=0.01), bias=False)
-    lam = float(torch.linalg.eigvalsh(p.hessian(p.init(0)))[-1])
+    lam = float(torch.linalg.eigvalsh(hessian(p, p.init(0)))[-1])
     assert lam < 2.0 / 3
 
 
@@ -573,14 +574,14 @@ def test_float32_dtype_is_respected(clusters):
     assert w.dtype == torch.float32
     loss, g = p.loss_and_grad(w)
     assert isinstance(loss, float) and g.dtype == torch.float32
-    assert p.hvp(w, torch.ones(p.dim)).dtype == torch.float32
-    assert p.hessian(w).dtype == torch.float32
+    assert hvp(p, w, torch.ones(p.dim)).dtype == torch.float32
+    assert hessian(p, w).dtype == torch.float32
     assert "float32" in repr(p)
     # float64 parameters are accepted and cast to the problem's dtype.
     assert p.grad(w.double()).dtype == torch.float32
     q = Quadratic([1.0, 2.0], dtype=torch.float32)
-    assert q.init(0).dtype == torch.float32 and q.hessian(q.init(0)).dtype == torch.float32
-    assert q.hvp(q.init(0), [1.0, 1.0]).dtype == torch.float32
+    assert q.init(0).dtype == torch.float32 and hessian(q, q.init(0)).dtype == torch.float32
+    assert hvp(q, q.init(0), [1.0, 1.0]).dtype == torch.float32
 
 
 def test_data_problem_accepts_a_dataset_name():
@@ -595,16 +596,16 @@ def test_dense_hessian_refused_above_max_dim(clusters, small_digits):
     p = MLPProblem(clusters, hidden=(4,))
     w = p.init(0)
     with pytest.raises(ValueError, match=rf"dim={p.dim}.*max_dim=10.*lanczos"):
-        p.hessian(w, max_dim=10)
-    assert p.hessian(w, max_dim=p.dim).shape == (p.dim, p.dim)
+        hessian(p, w, max_dim=10)
+    assert hessian(p, w, max_dim=p.dim).shape == (p.dim, p.dim)
     big = MLPProblem(small_digits, hidden=(64,))
     assert big.dim > DENSE_HESSIAN_LIMIT
     with pytest.raises(ValueError, match="lanczos"):
-        big.hessian(big.init(0))
+        hessian(big, big.init(0))
     with pytest.raises(ValueError, match="lanczos"):
-        Quadratic([1.0, 2.0, 3.0]).hessian(torch.zeros(3), max_dim=2)
+        hessian(Quadratic([1.0, 2.0, 3.0]), torch.zeros(3), max_dim=2)
     with pytest.raises(ValueError, match="max_dim .* got 0"):
-        p.hessian(w, max_dim=0)
+        hessian(p, w, max_dim=0)
 
 
 # --- registry ----------------------------------------------------------------------------------------
@@ -672,11 +673,11 @@ BAD_CALLS = [
     (lambda ds: Q2.init(seed=0.5), "seed must be an integer, got 0.5"),
     (lambda ds: Q2.loss(torch.zeros(3)), r"w must have shape \(2,\), got \(3,\)"),
     (lambda ds: Q2.grad(torch.zeros(2, 1)), r"w must have shape \(2,\), got \(2, 1\)"),
-    (lambda ds: Q2.hvp(torch.zeros(2), torch.zeros(3)), r"v must have shape \(2,\) or \(2, m\), got \(3,\)"),
-    (lambda ds: Q2.hvp_at(torch.zeros(2)).hvp(torch.zeros(3, 2)), r"v must have shape .* got \(3, 2\)"),
-    (lambda ds: Q2.hessian(torch.zeros(5)), r"w must have shape \(2,\), got \(5,\)"),
+    (lambda ds: hvp(Q2, torch.zeros(2), torch.zeros(3)), r"v must have shape \(2,\) or \(2, m\), got \(3,\)"),
+    (lambda ds: HessianOperator(Q2, torch.zeros(2)) @ torch.zeros(3, 2), r"v must have shape .* got \(3, 2\)"),
+    (lambda ds: hessian(Q2, torch.zeros(5)), r"w must have shape \(2,\), got \(5,\)"),
     (lambda ds: Q2.loss("abc"), "w must be a tensor of shape"),
-    (lambda ds: MLPProblem(ds, hidden=(3,)).hvp(torch.zeros(3), torch.zeros(3)), r"w must have shape"),
+    (lambda ds: hvp(MLPProblem(ds, hidden=(3,)), torch.zeros(3), torch.zeros(3)), r"w must have shape"),
     (lambda ds: MLPProblem(ds, hidden=(3,)).layer_grad_norms(torch.zeros(2)), r"g must have shape"),
     (lambda ds: Minimalist.valley_sharpness(0.0), "x must be nonzero"),
     (lambda ds: Minimalist.valley_sharpness(math.nan), "x .* got nan"),

@@ -13,15 +13,12 @@ import torch
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from eostutor.curvature import HessianOperator
+from eostutor.curvature import HessianOperator, hessian
 from eostutor.datasets import digits, gaussian_clusters
 from eostutor.problems import HolderPower, Minimalist, MLPProblem, Quadratic, Quartic, ScalarNet
 from eostutor.spectrum import (
     EXACT_MAX_DIM,
     SpectrumResult,
-    _Counted,
-    _krylov,
-    _start_block,
     hessian_trace,
     lanczos,
     power_iteration,
@@ -30,6 +27,8 @@ from eostutor.spectrum import (
     spectral_density,
     top_eigenvalues,
 )
+from eostutor.spectrum._linalg import start_block
+from eostutor.spectrum.krylov import krylov
 
 F64 = torch.float64
 
@@ -100,19 +99,24 @@ def test_hvp_matches_dense_hessian(case):
 
 def test_dense_matches_problem_hessian(case):
     problem, w, dense = case
-    torch.testing.assert_close(dense, problem.hessian(w).to(F64), rtol=1e-9, atol=1e-9)
+    torch.testing.assert_close(dense, hessian(problem, w).to(F64), rtol=1e-9, atol=1e-9)
     torch.testing.assert_close(dense, dense.T)
 
 
-def test_from_local_shares_the_graph():
+def test_one_operator_one_counter_shared_by_the_loss_gradient_and_products():
     problem = _small_mlp()
     w = problem.init(0)
-    local = problem.hvp_at(w)
-    H = HessianOperator.from_local(local)
-    assert H.loss == local.loss and H.grad is local.grad
+    H = HessianOperator(problem, w)
+    loss, g = problem.loss_and_grad(w)
+    assert H.loss == pytest.approx(loss, rel=1e-14)
+    torch.testing.assert_close(H.grad, g, rtol=1e-12, atol=1e-14)
     res = sharpness(problem, None, method="lanczos", operator=H)
-    assert local.num_hvps == res.num_hvps == H.num_hvps
+    assert res.num_hvps == H.num_hvps > 0
+    trace = hessian_trace(problem, None, num_samples=4, operator=H)
+    assert H.num_hvps == res.num_hvps + trace.num_hvps
     assert "num_hvps" in repr(H)
+    matrix = HessianOperator.from_matrix(np.diag([1.0, 2.0]))
+    assert lanczos(matrix, tol=1e-10).num_hvps == matrix.num_hvps
 
 
 def test_to_scipy_works_with_eigsh(case):
@@ -198,9 +202,8 @@ def test_cheap_lanczos_residual_matches_true_residual():
     problem = _digits_mlp()
     w = problem.init(0)
     H = HessianOperator(problem, w)
-    matmul = _Counted(H)
     gen = torch.Generator().manual_seed(0)
-    for state in _krylov(matmul, _start_block(None, problem.dim, gen), 40, gen):  # buffers grow at 32
+    for state in krylov(H, start_block(None, problem.dim, gen), 40, gen):  # buffers grow at 32
         theta, s = torch.linalg.eigh(state.T)
         cheap = abs(float(state.B[0, 0] * s[-1, -1]))
         y = state.V @ s[:, -1]
@@ -475,7 +478,7 @@ def test_segment_smoothness_on_a_quadratic_is_constant():
     assert seg.rayleigh == pytest.approx(float(g @ q.matrix @ g / (g @ g)))
     assert seg.grad_norm == pytest.approx(float(g.norm()))
     assert seg.loss == pytest.approx(q.loss(w))
-    np.testing.assert_array_equal(seg.steps, steps)
+    np.testing.assert_array_equal(seg.step_sizes, steps)
 
 
 def test_segment_smoothness_on_the_quartic_grows_with_the_step():
@@ -520,7 +523,7 @@ BAD_CALLS = [
     (lambda q, w: sharpness(q, w, operator=HessianOperator(Quartic(dim=2), _t([1.0, 1.0]))),
      r"operator has dim=2 but the problem has dim=3"),
     (lambda q, w: sharpness(q, w, operator=q.matrix), r"operator must be a HessianOperator .* got Tensor"),
-    (lambda q, w: lanczos(torch.zeros(3, 2)), r"square matrix .* shape \(3, 2\)"),
+    (lambda q, w: lanczos(torch.zeros(3, 2)), r"square float matrix .* shape \(3, 2\)"),
     (lambda q, w: top_eigenvalues(q, w, 2, method="lanczos", block_size=0),
      r"block_size must be an integer in \[1, 3\], got 0"),
     (lambda q, w: lanczos(q.matrix, 2, block_size=4), r"block_size must be an integer in \[1, 3\], got 4"),
@@ -529,10 +532,10 @@ BAD_CALLS = [
     (lambda q, w: spectral_density(q, w, lanczos_steps=0), r"lanczos_steps must be an integer >= 1, got 0"),
     (lambda q, w: spectral_density(q, w, sigma=0.0), r"sigma must be a finite number > 0, got 0.0"),
     (lambda q, w: spectral_density(q, w, grid=[[0.0, 1.0]]), r"grid must be a 1-D array .* shape \(1, 2\)"),
-    (lambda q, w: segment_smoothness(q, w, [0.1, -1.0]), r"steps must be .* > 0, got \[0.1, -1.0\]"),
-    (lambda q, w: segment_smoothness(q, w, []), r"steps must be a non-empty"),
+    (lambda q, w: segment_smoothness(q, w, [0.1, -1.0]), r"step_sizes must be .* > 0, got \[0.1, -1.0\]"),
+    (lambda q, w: segment_smoothness(q, w, []), r"step_sizes must be a non-empty"),
     (lambda q, w: HessianOperator(q, _t([math.inf, 0.0, 0.0])), r"w must be finite"),
-    (lambda q, w: HessianOperator.from_local("graph"), r"local must be a LocalCurvature .* got str"),
+    (lambda q, w: HessianOperator.from_matrix("graph"), r"square float matrix .* got str"),
 ]
 
 

@@ -1,4 +1,5 @@
-"""Step-size rules: the definitions of SCIENCE.md sections 1, 5 and 7, checked on float64 toys.
+"""Step-size rules: the definitions of the quadratic threshold, the Flatland paper's methods and the classic
+rules, checked on float64 toys.
 
 Contexts are built by hand from a quadratic f(w) = w^T A w / 2 and a nonconvex 1-D double well, with
 closures that count the loss_at and hvp calls (as the training loop does).
@@ -38,7 +39,8 @@ from eostutor.stepsizes import (
 )
 
 DT = torch.float64
-NAMES = ["constant", "warmup", "warmup-ub", "ls", "nls", "nls-ub", "ponls", "cdat", "polyak", "adgd"]
+NAMES = ["constant", "warmup", "warmup-ub", "ls", "nls", "nls-ub", "ponls", "nls-cap-only", "nls-once-only", "cdat",
+         "polyak", "adgd"]
 KWARGS = {"constant": {"eta": 0.05}}  # the only rule without defaults for every argument
 K = 3  # num_classes given to the rules through the context
 
@@ -149,10 +151,12 @@ def holds(ctx, info, eta, c=1e-4):
 
 
 def test_registry_has_the_documented_names():
-    assert list(RULES) == NAMES
-    for name, (cls, description) in RULES.items():
+    assert list(RULES)[: len(NAMES)] == NAMES
+    for name, cls in RULES.items():
         assert issubclass(cls, Rule) and cls.name == name
-        assert isinstance(description, str) and description and "\n" not in description
+        assert isinstance(cls.description, str) and cls.description and "\n" not in cls.description
+        assert isinstance(cls.label, str) and cls.label
+        assert cls.eta_param is None or cls.eta_param in cls().params() if name != "constant" else True
 
 
 def test_step_info_and_context_fields_match_the_contract():
@@ -178,7 +182,7 @@ def test_context_from_functions_matches_the_hand_built_one():
 @pytest.mark.parametrize("name", NAMES)
 def test_make_rule_builds_every_registered_rule(name):
     rule = make_rule(name, **KWARGS.get(name, {}))
-    assert isinstance(rule, RULES[name][0]) and rule.name == name
+    assert isinstance(rule, RULES[name]) and rule.name == name
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -221,8 +225,8 @@ def test_every_rule_steps_on_the_toys(name, toy):
 
 
 def test_flags():
-    assert {n for n in NAMES if RULES[n][0].needs_hvp} == {"cdat"}
-    assert {n for n in NAMES if RULES[n][0].supports_momentum} == {"constant", "warmup", "warmup-ub"}
+    assert {n for n in NAMES if RULES[n].needs_hvp} == {"cdat"}
+    assert {n for n in NAMES if RULES[n].supports_momentum} == {"constant", "warmup", "warmup-ub"}
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -333,7 +337,7 @@ def test_armijo_decreases_the_nonconvex_loss_and_nls_need_not():
 def test_nls_along_an_eigenvector_keeps_eta_lambda_above_one_minus_c(eigenvalue):
     fn = Quadratic.diag([eigenvalue, 1e-3])
     rule = NLS()
-    for ctx, info, _, _ in drive(rule, fn, torch.tensor([3.0, 0.0], dtype=DT), 20)[0]:
+    for _ctx, info, _, _ in drive(rule, fn, torch.tensor([3.0, 0.0], dtype=DT), 20)[0]:
         if not info.note:
             assert info.eta * eigenvalue >= 1 - rule.c
 
@@ -370,7 +374,7 @@ def test_nls_ub_stays_below_the_cap_and_doubles_at_most_once():
     assert max(nls_etas) > 4 * K
     rule = NLSUpperBounded()
     previous, etas = rule.eta0, []
-    for ctx, info, counts, state in drive(rule, fn, w0, 200)[0]:
+    for _ctx, info, counts, state in drive(rule, fn, w0, 200)[0]:
         assert info.eta < K and state.eta < K
         assert info.eta <= previous / rule.delta  # one doubling at most
         if info.eta >= previous:  # no backtracking: the start and at most one doubled trial
@@ -545,15 +549,16 @@ def test_adgd_clips_when_the_gradient_does_not_change():
 def test_paper_warmup_schedule_for_ten_classes():
     rule = Warmup.paper(num_classes=10)
     etas = [rule.schedule(k) for k in range(60)]
-    assert etas[0] == 0.01 and etas[1] == 0.0125 and etas[2] == pytest.approx(0.015625, rel=1e-15)
-    # geometric growth until 0.01 * 1.25**k reaches 1.25 K = 12.5 at k = 32
-    for k in range(32):
-        assert etas[k] == pytest.approx(0.01 * 1.25**k, rel=1e-14) and etas[k] < 12.5
-    assert etas[32:34] == [12.5, 12.5]  # held 2 steps
-    assert etas[34:] == [9.0] * 26  # then 0.9 K
+    # raised before every step, the first included (as in the authors' code): the first step is 0.0125
+    assert etas[0] == 0.0125 and etas[1] == pytest.approx(0.015625, rel=1e-15)
+    # geometric growth until 0.01 * 1.25**(k + 1) reaches 1.25 K = 12.5 at k + 1 = 32
+    for k in range(31):
+        assert etas[k] == pytest.approx(0.01 * 1.25 ** (k + 1), rel=1e-14) and etas[k] < 12.5
+    assert etas[31:33] == [12.5, 12.5]  # held 2 steps
+    assert etas[33:] == [9.0] * 27  # then 0.9 K
     # same schedule from the context's num_classes, through update
     rule_ctx = make_rule("warmup")
-    for k in (0, 5, 32, 33, 34, 59):
+    for k in (0, 5, 31, 32, 33, 59):
         ctx, _ = make_ctx(QUAD, W_QUAD, step=k, num_classes=10)
         assert rule_ctx.update(ctx, rule_ctx.init())[0].eta == etas[k]
 
@@ -573,8 +578,8 @@ def test_warmup_needs_k_unless_levels_are_given():
     for rule in (Warmup(), WarmupUB()):
         with pytest.raises(ValueError, match="num_classes"):
             rule.update(ctx, rule.init())
-    explicit = Warmup(eta_start=0.25, factor=2.0, peak=1.0, hold=1, final=0.5)
-    assert [explicit.schedule(k) for k in range(5)] == [0.25, 0.5, 1.0, 0.5, 0.5]
+    explicit = Warmup(eta0=0.25, factor=2.0, peak=1.0, hold=1, final=0.5)
+    assert [explicit.schedule(k) for k in range(5)] == [0.5, 1.0, 0.5, 0.5, 0.5]
     assert WarmupUB(peak=2.0).schedule(50) == 2.0
     assert Warmup(num_classes=10, cap=5.0).schedule(33) == 5.0
 
@@ -645,7 +650,7 @@ def test_stability_threshold_validates(kwargs, match):
         (Polyak, {"f_star": math.inf}, "f_star must be a finite number, got inf"),
         (Polyak, {"eta_max": 0}, "eta_max must be a finite number > 0, got 0"),
         (AdGD, {"eta0": 0.0}, "eta0 must be a finite number > 0, got 0.0"),
-        (Warmup, {"eta_start": 0.0}, "eta_start must be a finite number > 0, got 0.0"),
+        (Warmup, {"eta0": 0.0}, "eta0 must be a finite number > 0, got 0.0"),
         (Warmup, {"factor": 1.0}, "factor must be a finite number > 1, got 1.0"),
         (Warmup, {"hold": -1}, "hold must be an integer >= 0, got -1"),
         (Warmup, {"hold": 1.5}, "hold must be an integer, got 1.5"),
@@ -668,3 +673,86 @@ def test_make_rule_errors():
         make_rule("constant")
     with pytest.raises(ValueError, match="c must be"):
         make_rule("ls", c=2.0)
+
+
+# --------------------------------------------------------------------------------------------------
+# The registry: one place per rule
+# --------------------------------------------------------------------------------------------------
+
+
+def test_a_registered_rule_is_available_everywhere_with_no_other_file_touched():
+    import eostutor as eos
+    from eostutor.widgets import StepSizeExplorer
+
+    @stepsizes.register
+    class HalfConstant(stepsizes.Constant):
+        name = "half"
+        label = "GD (half)"
+
+    try:
+        assert "half" in stepsizes.RULES
+        run = eos.train(eos.Quadratic([1.0, 10.0]), eos.make_rule("half", eta=0.1), 50)
+        assert run.label == "GD (half)" and run.settings.rule == "half" and run.final_loss < 1e-3
+        ex = StepSizeExplorer("quadratic", interactive=False)
+        try:
+            assert "half" in ex.controls["rule"].options
+            ex.controls["rule"].value = "half"
+            assert ex.run.settings.rule == "half" and ex.run.label == "GD (half)"
+        finally:
+            ex.close()
+    finally:
+        del stepsizes.RULES["half"]
+
+
+def test_register_refuses_what_would_break_the_registry():
+    with pytest.raises(ValueError, match="own name"):
+        @stepsizes.register
+        class NoName(stepsizes.Constant):
+            label = "x"
+    with pytest.raises(ValueError, match="taken"):
+        @stepsizes.register
+        class Clash(stepsizes.Constant):
+            name = "nls"
+    with pytest.raises(ValueError, match="eta_param"):
+        @stepsizes.register
+        class BadSlider(stepsizes.Constant):
+            name = "bad-slider"
+            eta_param = "gamma"
+    with pytest.raises(ValueError, match="subclass"):
+        stepsizes.register(int)
+    assert "bad-slider" not in RULES and "Clash" not in [c.__name__ for c in RULES.values()]
+
+
+def test_eta_sets_each_rules_own_parameter():
+    assert make_rule("constant", eta=0.3).eta == 0.3
+    assert make_rule("nls", eta=0.3).eta0 == 0.3 and make_rule("ls", eta=0.3).eta0 == 0.3
+    assert make_rule("nls-ub", eta=4.0).cap == 4.0 and make_rule("nls-cap-only", eta=4.0).cap == 4.0
+    assert make_rule("warmup-ub", eta=2.0).peak == 2.0 and make_rule("adgd", eta=1e-3).eta0 == 1e-3
+    for name in ("ponls", "cdat", "polyak"):
+        with pytest.raises(ValueError, match="chooses every step size itself"):
+            make_rule(name, eta=0.1)
+    with pytest.raises(ValueError, match="either eta or eta0"):
+        make_rule("nls", eta=0.1, eta0=0.2)
+    assert [stepsizes.eta_symbol(n) for n in ("constant", "nls", "nls-ub", "cdat")] == ["η", "η₀", "η cap", ""]
+
+
+def test_labels_come_from_the_rule_classes():
+    assert stepsizes.rule_label(Constant(0.5)) == "GD, η = 0.5"
+    assert stepsizes.rule_label(NLS()) == "NLS" and stepsizes.rule_label(NLS(eta0=0.3)) == "NLS, η₀ = 0.3"
+    assert stepsizes.rule_label(NLSUpperBounded(cap=5)) == "NLS-ub, cap = 5"
+    assert stepsizes.rule_label(make_rule("nls-once-only")) == "NLS (one doubling only)"
+    assert stepsizes.rule_label(Warmup.paper(10)) == "GD-warmup, K = 10"
+
+
+def test_rules_that_need_k_are_offered_only_on_classifiers():
+    assert "warmup" not in stepsizes.rule_names(None) and "warmup" in stepsizes.rule_names(10)
+    assert RULES["nls-ub"].default_eta(10) == 10.0 and RULES["nls-ub"].default_eta(None) is None
+    assert RULES["warmup"].default_eta(10) == 12.5 and RULES["nls"].default_eta() == 1.0
+    assert RULES["constant"].default_eta() is None and RULES["cdat"].default_eta(10) is None
+
+
+def test_named_line_searches_fix_their_policy_and_refuse_it_as_an_argument():
+    assert NLSUpperBounded().doubling == "once" and make_rule("nls-cap-only").doubling == "unlimited"
+    assert "doubling" not in NLS().params()
+    with pytest.raises(ValueError, match="doubling"):
+        NLS(doubling="once")

@@ -7,6 +7,7 @@ import pytest
 import torch
 
 import eostutor as eos
+from eostutor.curvature import hessian
 from eostutor.record import Run
 from eostutor.stepsizes import Constant, make_rule, stability_threshold
 
@@ -106,7 +107,7 @@ def test_cdat_sits_at_sigma_along_the_gradient():
     run = eos.train(q, make_rule("cdat"), 50)
     a = q.matrix
     for k in range(run.num_steps):
-        w = torch.as_tensor(run.params[k])
+        w = torch.tensor(run.params[k])
         g = a @ w
         rayleigh = float(g @ a @ g) / float(g @ g)
         assert math.isclose(run.eta[k] * rayleigh, 2.06, rel_tol=1e-9)
@@ -139,8 +140,8 @@ def test_tracked_sharpness_matches_the_dense_hessian(method):
     run = eos.train(problem, 0.5, 30, sharpness_every=5, sharpness_tol=1e-6, record_params=True, top_k=2,
                     sharpness_method=method)
     for k in np.flatnonzero(run.measured):
-        w = torch.as_tensor(run.params[k])
-        exact = torch.linalg.eigvalsh(problem.hessian(w)).numpy()[::-1]
+        w = torch.tensor(run.params[k])
+        exact = torch.linalg.eigvalsh(hessian(problem, w)).numpy()[::-1]
         assert math.isclose(run.sharpness[k], exact[0], rel_tol=1e-5)
         assert np.allclose(run.top_eigenvalues[k], exact[:2], rtol=1e-5)
         assert math.isclose(run.eta_sharpness[k], 0.5 * exact[0], rel_tol=1e-5)
@@ -247,16 +248,16 @@ def test_save_load_round_trip_is_exact(tmp_path, small_mlp):
     assert back.settings == run.settings
     assert back.summary() == pytest.approx(run.summary(), nan_ok=True)
     assert (back.label, back.diverged, back.final_loss) == (run.label, run.diverged, run.final_loss)
-    assert back.settings["sharpness_floor"] == pytest.approx(0.2)
+    assert back.settings.sharpness_floor == pytest.approx(0.2)
 
 
 def test_settings_with_nan_round_trip(tmp_path):
     run = eos.train(eos.Quadratic([1.0, 10.0]), 0.1, 5)
-    assert math.isnan(run.settings["prior_loss"])  # a toy has no prior loss
+    assert math.isnan(run.settings.prior_loss)  # a toy has no prior loss
     back = Run.load(run.save(tmp_path / "q"))
-    assert math.isnan(back.settings["prior_loss"])
-    assert {k: v for k, v in back.settings.items() if k != "prior_loss"} == {
-        k: v for k, v in run.settings.items() if k != "prior_loss"}
+    assert math.isnan(back.settings.prior_loss)
+    assert {k: v for k, v in back.settings.to_dict().items() if k != "prior_loss"} == {
+        k: v for k, v in run.settings.to_dict().items() if k != "prior_loss"}
 
 
 def test_diverged_run_round_trips(tmp_path):
@@ -340,6 +341,6 @@ def test_unknown_rule_names_list_the_choices():
 
 def test_constant_accepts_a_plain_number():
     run = eos.train(eos.Quadratic([1.0]), 0.5, 3)
-    assert run.settings["rule"] == "constant" and run.label == "GD, η = 0.5"
-    assert isinstance(run.settings["rule_params"], dict)
-    assert Constant(0.5).params() == run.settings["rule_params"]
+    assert run.settings.rule == "constant" and run.label == "GD, η = 0.5"
+    assert dict(run.settings.rule_params) == {"eta": 0.5}
+    assert Constant(0.5).params() == run.settings.rule_params

@@ -11,7 +11,6 @@ import time
 
 import numpy as np
 import pytest
-import torch
 
 from eostutor import plots
 from eostutor.datasets import gaussian_clusters
@@ -124,7 +123,7 @@ def test_sticky_limits_keeps_or_updates():
 # StepSizeExplorer
 # --------------------------------------------------------------------------------------------------
 def test_explorer_exposes_controls_figure_run_widget(explorer):
-    assert set(explorer.controls) == {"problem", "rule", "eta", "num_steps", "seed", "momentum"}
+    assert set(explorer.controls) == {"problem", "rule", "eta", "num_steps", "seed", "momentum", "nesterov"}
     assert explorer.run is not None and not explorer.run.diverged
     assert explorer.widget is not None and explorer.figure is explorer.live.figure
     assert explorer.controls["eta"].description == "η"
@@ -172,7 +171,7 @@ def test_invalid_values_are_rejected_with_a_message(explorer):
     explorer.controls["momentum"].value = 0.5
     assert "rejected" in explorer.status.value and "momentum" in explorer.status.value
     assert "ValueError" in _texts(explorer)
-    assert explorer.run is not before and explorer.run.settings["rule"] == "nls"  # the last valid run stays
+    assert explorer.run is not before and explorer.run.settings.rule == "nls"  # the last valid run stays
     assert explorer.controls["momentum"].disabled
 
 
@@ -192,18 +191,18 @@ def test_rule_changes_the_meaning_of_eta(explorer):
     assert np.all(explorer.run.eta < explorer.controls["eta"].value)
     explorer.controls["rule"].value = "cdat"
     assert explorer.controls["eta"].disabled
-    assert explorer.run.settings["rule"] == "cdat"
+    assert explorer.run.settings.rule == "cdat"
 
 
 def test_problem_switch_rebuilds_panels_once(explorer):
     explorer.controls["problem"].value = "minimalist"
-    assert explorer.run.settings["problem"] == "Minimalist()"
+    assert explorer.run.settings.problem == "Minimalist()"
     assert explorer.controls["eta"].value == pytest.approx(PRESETS["minimalist"].eta)
     assert "trajectory" in explorer.axes
     explorer.controls["problem"].value = "tiny-net"
     explorer.wait(30)
     assert set(explorer.axes) >= {"test_accuracy", "layer_grad_norms"}
-    assert explorer.run is not None and explorer.run.settings["dim"] == TINY_NET.dim
+    assert explorer.run is not None and explorer.run.settings.dim == TINY_NET.dim
     np.testing.assert_array_equal(find(explorer.axes["loss"], "loss:line:0").get_ydata(), explorer.run.loss)
 
 
@@ -289,9 +288,13 @@ def test_flatland_lab_two_aligned_dashboards():
         top = max(np.nanmax(r.eta_sharpness) for r in lab.runs)
         assert lab.axes[("eta_sharpness", 0)].get_ylim()[1] >= top  # the shared limits span both runs
         assert {"layer_grad_norms", "test_accuracy", "step_size"} <= set(FlatlandLab.ROWS)
-        assert lab.controls["eta_a"].disabled and lab.controls["eta_b"].disabled  # neither rule uses η
+        # each slider sets its rule's own η parameter, starting at the rule's default (NLS-ub's cap: K = 3)
+        assert (lab.controls["eta_a"].description, lab.controls["eta_b"].description) == ("η₀", "η cap")
+        assert lab.controls["eta_b"].value == pytest.approx(3.0) and lab.runs[1].settings.rule_params["cap"] is None
         lab.controls["rule_a"].value = "cdat"
-        assert lab.runs[0].label == "CDAT"
+        assert lab.runs[0].label == "CDAT" and lab.controls["eta_a"].disabled  # CDAT chooses every η itself
+        lab.controls["eta_b"].value = 2.0
+        assert lab.runs[1].label == "NLS-ub, cap = 2" and np.all(lab.runs[1].eta < 2)
     finally:
         lab.close()
 
@@ -318,23 +321,25 @@ def test_flatland_lab_menus_have_the_flatland_rules():
 
 
 def test_flatland_lab_constant_eta_control_reruns():
-    lab = FlatlandLab(("constant", "nls"), num_steps=10, problem=_tiny_net("relu"), eta=(0.5, 2.0),
+    lab = FlatlandLab(("constant", "cdat"), num_steps=10, problem=_tiny_net("relu"), eta=(0.5, 2.0),
                       sharpness_every=5, background=False, interactive=False)
     try:
         a, b = lab.runs
         assert a.label == "GD, η = 0.5" and np.all(a.eta == 0.5)
         assert lab.controls["eta_a"].description == "η" and not lab.controls["eta_a"].disabled
-        assert lab.controls["eta_b"].disabled  # NLS chooses η itself
+        assert lab.controls["eta_b"].disabled  # CDAT chooses η itself
         lab.controls["eta_a"].value = 0.25
         assert lab.runs[0] is not a and np.all(lab.runs[0].eta == 0.25)
         assert lab.runs[0].label == "GD, η = 0.25"
         line = find(lab.axes[("step_size", 0)], "step_size:line:0")
         np.testing.assert_allclose(line.get_ydata(), lab.runs[0].eta)
         before = lab.runs
-        lab.controls["eta_b"].value = 1.0  # unused by NLS: no re-run
+        lab.controls["eta_b"].value = 1.0  # unused by CDAT: no re-run
         assert lab.runs is before
-        lab.controls["rule_b"].value = "constant"  # now it is used
-        assert lab.runs[1].label == "GD, η = 1" and not lab.controls["eta_b"].disabled
+        lab.controls["rule_b"].value = "constant"  # now it is used, from constant GD's default 8
+        assert lab.runs[1].label == "GD, η = 8" and not lab.controls["eta_b"].disabled
+        lab.controls["eta_b"].value = 1.0
+        assert lab.runs[1].label == "GD, η = 1"
     finally:
         lab.close()
 
@@ -350,35 +355,41 @@ def test_flatland_lab_diverged_message():
 
 
 def test_flatland_lab_defaults_to_the_flatland_setting(monkeypatch):
-    import eostutor.widgets as widgets
+    import eostutor.widgets.model as model
     from eostutor import experiments
 
     small = experiments.flatland_problem(n_train=60)
-    monkeypatch.setattr(widgets, "flatland_problem", lambda: small)  # the shipped one, smaller for speed
+    monkeypatch.setattr(model, "flatland_problem", lambda: small)  # the shipped one, smaller for speed
     lab = FlatlandLab(num_steps=10, sharpness_every=5, background=False, interactive=False)
     try:
         assert lab.problem is small and lab.controls["seed"].value == experiments.FLATLAND_SEED
         assert [r.label for r in lab.runs] == ["NLS", "NLS-ub"]
-        assert lab.runs[0].settings["seed"] == experiments.FLATLAND_SEED
+        assert lab.runs[0].settings.seed == experiments.FLATLAND_SEED
     finally:
         lab.close()
 
 
 def test_flatland_lab_error_path(monkeypatch):
-    import eostutor.widgets as widgets
+    import eostutor.widgets.model as model
 
     lab = FlatlandLab(num_steps=10, problem=_tiny_net("relu"), background=False, interactive=False)
     try:
-        monkeypatch.setattr(widgets, "train", lambda *a, **k: (_ for _ in ()).throw(RuntimeError("flat boom")))
+        monkeypatch.setattr(model, "train", lambda *a, **k: (_ for _ in ()).throw(RuntimeError("flat boom")))
         lab.controls["seed"].value += 1  # any change re-runs (the default seed is FLATLAND_SEED)
         assert "flat boom" in _texts(lab) and "RuntimeError" in lab.status.value
     finally:
         lab.close()
 
 
-def test_display_methods_exist(explorer):
-    assert callable(explorer.display) and callable(explorer._ipython_display_)
-    torch.manual_seed(0)  # nothing else to check without a frontend
+def test_displaying_a_widget_shows_its_container(explorer, monkeypatch):
+    import IPython.display
+
+    shown = []
+    monkeypatch.setattr(IPython.display, "display", lambda *objs, **kw: shown.extend(objs))
+    explorer._ipython_display_()  # what a bare `explorer` at the end of a cell does
+    explorer.display()
+    assert shown == [explorer.widget, explorer.widget]
+    assert explorer.live.view in explorer.widget.children
 
 
 def test_long_toy_runs_go_to_the_background_with_progress(explorer):

@@ -1,13 +1,18 @@
 """Self-checks for the course's exercises.
 
-Each exercise is registered once (in one module per notebook, e.g. ``eostutor/exercises/n01.py``) with
-a checker, graded hints and a worked solution. In a notebook::
+The exercises are data: one file per notebook (``eostutor/exercises/n01.toml``, ...) with one
+``[[exercise]]`` table each. Fields: ``id`` ("NN.name", NN the notebook), ``kind`` ("number" or "choice"),
+``prompt``, ``answer`` (a number, or the letter of the right option), ``options`` (the letters, for
+choices), ``rtol``/``atol`` (tolerances, for numbers; default rtol 0.02), ``hints`` (revealed one per wrong
+attempt, mildest first), ``solution`` (worked out, shown only on request) and ``mistakes`` (a typical wrong
+answer -> feedback that names the misconception without giving the answer away). Exercises whose check
+needs code are registered from Python with :func:`register`. In a notebook::
 
     answer = None          # replace None by your answer
     eos.exercises.check("01.threshold", answer)
 
 ``check`` says "correct" or gives the next hint; it never shows the answer. ``solution(id)`` prints the
-worked solution when the learner asks for it.
+worked solution when the learner asks for it; ``catalog()`` lists every exercise.
 """
 
 from __future__ import annotations
@@ -18,7 +23,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 __all__ = ["Exercise", "CheckResult", "register", "check", "hint", "solution", "numeric", "choice",
-           "EXERCISES"]
+           "EXERCISES", "catalog", "KINDS"]
+
+#: The kinds of exercise.
+KINDS = ("number", "choice", "code", "plot", "explain")
 
 #: id -> Exercise, filled by the per-notebook modules imported at the bottom.
 EXERCISES: dict[str, Exercise] = {}
@@ -31,6 +39,7 @@ class Exercise:
     Attributes:
         id: ``"NN.name"`` with NN the notebook number.
         prompt: The question, one or two sentences.
+        kind: One of :data:`KINDS`.
         grader: ``answer -> (correct, feedback)``; feedback may name a specific misconception but must not
             reveal the answer.
         hints: Hints revealed one per wrong attempt, mildest first.
@@ -42,7 +51,13 @@ class Exercise:
     grader: Callable[[Any], tuple[bool, str]]
     hints: Sequence[str] = ()
     solution: str = ""
+    kind: str = "number"
     attempts: int = field(default=0, compare=False)
+
+    @property
+    def notebook(self) -> str:
+        """The notebook number, e.g. ``"03"``."""
+        return self.id.split(".", 1)[0]
 
 
 @dataclass
@@ -81,8 +96,21 @@ def register(exercise: Exercise) -> Exercise:
     """Add an exercise to the registry (ids must be unique)."""
     if exercise.id in EXERCISES:
         raise ValueError(f"exercise id {exercise.id!r} is registered twice")
+    if exercise.kind not in KINDS:
+        raise ValueError(f"exercise {exercise.id!r} has kind {exercise.kind!r}; choose one of {', '.join(KINDS)}")
     EXERCISES[exercise.id] = exercise
     return exercise
+
+
+def catalog() -> list[dict]:
+    """Every exercise as a dict: ``id``, ``notebook``, ``kind``, ``prompt``, ``hints`` (how many).
+
+    >>> entries = catalog()
+    >>> entries[0]["id"], entries[0]["notebook"], entries[0]["kind"]
+    ('00.edge', '00', 'number')
+    """
+    return [{"id": ex.id, "notebook": ex.notebook, "kind": ex.kind, "prompt": ex.prompt, "hints": len(ex.hints)}
+            for ex in EXERCISES.values()]
 
 
 def _get(exercise_id: str) -> Exercise:
@@ -166,13 +194,14 @@ def choice(correct: str, options: Sequence[str], *, feedback: dict[str, str] | N
     """A grader for a multiple-choice answer (case-insensitive, one of ``options``).
 
     >>> grade = choice("b", ["a", "b", "c"])
-    >>> grade("B")
-    (True, 'Correct.')
+    >>> grade("B"), grade("(b)")[0], grade("b)")[0]
+    ((True, 'Correct.'), True, True)
     """
     valid = [o.lower() for o in options]
 
     def grade(answer):
-        value = str(answer).strip().lower()
+        # "b", "B", "(b)", "b)" and "b." all mean b
+        value = str(answer).strip().lower().strip("().").strip()
         if value not in valid:
             raise ValueError(f"answer one of {', '.join(options)}")
         if value == correct.lower():
@@ -182,14 +211,38 @@ def choice(correct: str, options: Sequence[str], *, feedback: dict[str, str] | N
     return grade
 
 
-# Per-notebook exercise modules (n00.py, n01.py, ...) register themselves on import.
-def _load_all() -> None:
-    import importlib
-    import pkgutil
+def _from_table(table: dict, source: str) -> Exercise:
+    """An Exercise from one ``[[exercise]]`` table of a notebook's file."""
+    try:
+        kind = table["kind"]
+        mistakes = table.get("mistakes", {})
+        if kind == "number":
+            grader = numeric(float(table["answer"]), rtol=table.get("rtol", 0.02), atol=table.get("atol", 0.0),
+                             mistakes={float(k): v for k, v in mistakes.items()})
+        elif kind == "choice":
+            grader = choice(table["answer"], table["options"], feedback=mistakes)
+        else:
+            raise ValueError(f"kind {kind!r} needs a grader in code: register it from Python")
+        return Exercise(id=table["id"], prompt=table["prompt"], grader=grader, hints=tuple(table.get("hints", ())),
+                        solution=table.get("solution", ""), kind=kind)
+    except (KeyError, TypeError, ValueError) as err:
+        raise ValueError(f"{source}: bad exercise {table.get('id', '?')!r}: {err!r}") from None
 
-    for module in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
-        if module.name.startswith("n") and module.name[1:].isdigit():
-            importlib.import_module(f"{__name__}.{module.name}")
+
+def _load_all() -> None:
+    """Register the exercises of every notebook file, in notebook order."""
+    from importlib import resources
+
+    try:
+        import tomllib
+    except ModuleNotFoundError:  # Python 3.10
+        import tomli as tomllib
+
+    files = sorted(f for f in resources.files(__name__).iterdir()
+                   if f.name.startswith("n") and f.name.endswith(".toml"))
+    for f in files:
+        for table in tomllib.loads(f.read_text(encoding="utf-8")).get("exercise", []):
+            register(_from_table(table, f.name))
 
 
 _load_all()

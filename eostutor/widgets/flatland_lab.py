@@ -1,0 +1,182 @@
+"""FlatlandLab: two rules side by side from the same initialisation (default: NLS vs NLS-ub in Flatland)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from eostutor import plots, stepsizes
+from eostutor._validate import check_choice, check_int, check_positive
+from eostutor.experiments import FLATLAND_SEED
+from eostutor.problems import Problem
+from eostutor.record import Run
+from eostutor.widgets.base import PANEL_TITLES, Job, LiveWidget, log_slider
+from eostutor.widgets.live import _widgets
+from eostutor.widgets.model import ComparisonModel, divergence_message
+
+__all__ = ["FlatlandLab"]
+
+
+class FlatlandLab(LiveWidget):
+    """Two rules side by side on a ReLU network with K-class MSE (default: NLS vs NLS-ub in Flatland).
+
+    Columns = rules; rows = the panels of the paper's Figure 3 plus the step size: loss, sharpness (with
+    2/η_k and the 2/K floor), η·λ_max, step size (with η = K), layer gradient norms (hidden vs last bias)
+    and test accuracy. Each row shares its y-axis (limits spanning both runs) so the two runs compare at a
+    glance. Both runs stream (left then right) in a background thread; changing a control cancels them
+    ("latest wins").
+
+    Each side has a rule menu (every registered rule that can run on the problem) and an η slider for that
+    rule's own η parameter: the step of constant GD (η = 8–9 is the most reliable route into Flatland for
+    K = 10), the first step η₀ of the line searches, the cap of NLS-ub (default K). Choosing a rule moves
+    its slider to the rule's default; rules that choose every step themselves disable it.
+
+    Args:
+        rules: The two rule names (default ("nls", "nls-ub")).
+        num_steps: Steps per run.
+        seed: Initialisation seed, the same for both (default :data:`eostutor.experiments.FLATLAND_SEED`).
+        problem: A network Problem (default :func:`eostutor.experiments.flatland_problem`, the Flatland
+            setting: 4×16 ReLU MLP, 500 digits, MSE, K = 10).
+        eta: The η controls, one number for both sides or a pair (default: each rule's own default, 8 for
+            constant GD).
+        sharpness_every: λ_max measurement interval.
+        background: Train in a background thread (default True).
+        interactive: See :class:`~eostutor.widgets.StepSizeExplorer`.
+    """
+
+    ROWS = ("loss", "sharpness", "eta_sharpness", "step_size", "layer_grad_norms", "test_accuracy")
+    #: η of constant GD when no value is given (its step has no default).
+    CONSTANT_ETA = 8.0
+
+    def __init__(self, rules=("nls", "nls-ub"), *, num_steps: int = 300, seed: int | None = None,
+                 problem: Problem | None = None, eta=None, sharpness_every: int = 10, background: bool = True,
+                 interactive: bool | None = None):
+        super().__init__(figsize=(11, 13), interactive=interactive)
+        w = _widgets()
+        self.model = ComparisonModel(problem, sharpness_every)
+        self.problem = self.model.problem
+        self.sharpness_every = self.model.sharpness_every
+        self.background = background
+        seed = FLATLAND_SEED if seed is None else check_int("seed", seed, minimum=0)
+        rules = list(rules)
+        if len(rules) != 2:
+            raise ValueError(f"FlatlandLab compares exactly two rules, got {rules!r}")
+        options = list(self.model.rule_names())
+        rules = [check_choice("rule", r, options) for r in rules]
+        etas = [eta, eta] if eta is None or np.ndim(eta) == 0 else list(eta)
+        if len(etas) != 2:
+            raise ValueError(f"eta must be one number or a pair, got {eta!r}")
+        etas = [self._default_eta(r) if e is None else check_positive("eta", float(e)) for r, e in zip(rules, etas)]
+        self.controls = {
+            "rule_a": w.Dropdown(options=options, value=rules[0], description="left"),
+            "eta_a": log_slider(etas[0], 1e-2, 1e2),
+            "rule_b": w.Dropdown(options=options, value=rules[1], description="right"),
+            "eta_b": log_slider(etas[1], 1e-2, 1e2),
+            "num_steps": w.IntSlider(value=num_steps, min=10, max=3000, step=10, description="steps",
+                                     continuous_update=False),
+            "seed": w.BoundedIntText(value=seed, min=0, max=10_000, description="seed",
+                                     layout=w.Layout(width="170px")),
+        }
+        self.runs: list[Run | None] = [None, None]
+        self._ylims: dict = {}
+        self._holding = False
+        fig = self.figure
+        axs = fig.subplots(len(self.ROWS), 2, sharex="col", sharey="row")
+        self.axes = {(row, col): axs[i, col] for i, row in enumerate(self.ROWS) for col in range(2)}
+        c = self.controls
+        self.widget = w.VBox([w.HBox([w.VBox([c["rule_a"], c["eta_a"]]), w.VBox([c["rule_b"], c["eta_b"]])]),
+                              w.HBox([c["num_steps"], c["seed"]]),
+                              w.HBox([self.progress, self.status]), self.live.view, self.output])
+        for name in ("num_steps", "seed"):
+            self._observe(name, self.update)
+        for side in ("a", "b"):
+            self._observe(f"rule_{side}", lambda side=side: self._on_rule(side))
+            # η re-runs only when that side's rule uses it
+            self._observe(f"eta_{side}", lambda side=side: self.update() if self._uses_eta(side) else None)
+        self._guard(self.update)()
+
+    def __repr__(self) -> str:
+        a, b = self.controls["rule_a"].value, self.controls["rule_b"].value
+        return f"FlatlandLab({a!r} vs {b!r} on {self.problem!r})"
+
+    def _default_eta(self, rule: str) -> float:
+        default = stepsizes.RULES[rule].default_eta(self.problem.num_classes)
+        return self.CONSTANT_ETA if default is None else default
+
+    def _uses_eta(self, side: str) -> bool:
+        return not self._holding and stepsizes.RULES[self.controls[f"rule_{side}"].value].eta_param is not None
+
+    def _eta(self, side: str) -> float:
+        return float(f"{float(self.controls[f'eta_{side}'].value):.3g}")  # log-slider values: 3 digits
+
+    def _on_rule(self, side: str) -> None:
+        self._holding = True
+        try:
+            self.controls[f"eta_{side}"].value = self._default_eta(self.controls[f"rule_{side}"].value)
+        finally:
+            self._holding = False
+        self.update()
+
+    def update(self) -> None:
+        """Re-run both rules with the current controls (cancels a running pair)."""
+        self._clear_output()
+        for side in ("a", "b"):
+            rule = self.controls[f"rule_{side}"].value
+            self.controls[f"eta_{side}"].disabled = stepsizes.RULES[rule].eta_param is None
+            self.controls[f"eta_{side}"].description = stepsizes.eta_symbol(rule) or "η (unused)"
+        specs = [(self.controls[f"rule_{side}"].value, self._eta(side)) for side in ("a", "b")]
+        num_steps = int(self.controls["num_steps"].value)
+        seed = int(self.controls["seed"].value)
+        for name, eta in specs:  # bad settings: rejected before any work
+            self.model.rule(name, eta)
+        self.submit(lambda job: self._job(job, specs, num_steps, seed), background=self.background)
+
+    def _job(self, job: Job, specs, num_steps: int, seed: int) -> None:
+        self.runs = [None, None]
+        self._ylims = {}
+        for col, (name, eta) in enumerate(specs):
+            label = self.model.label(name, eta)
+
+            def on_partial(partial, col=col, label=label):
+                job.progress((col + partial.num_steps / num_steps) / 2,
+                             f"{label}: step {partial.num_steps} / {num_steps}")
+                if not job.stale():
+                    self._draw_column(col, partial, force=False)
+
+            run = self.model.train(name, eta, num_steps, seed, callback=on_partial, should_stop=job.stale)
+            if job.superseded(run):
+                return
+            self.runs[col] = run
+            self._draw_column(col, run, force=True)
+        self.run = self.runs[1]
+        parts = []
+        for r in self.runs:
+            if r.diverged:
+                parts.append(f"{r.label}: {divergence_message(r, self.problem)}")
+                continue
+            s = r.summary()
+            acc = r.test_accuracy[np.isfinite(r.test_accuracy)]
+            extra = f", test acc. {acc[-1]:.2f}" if acc.size else ""
+            parts.append(f"{r.label}: final loss {s['final_loss']:.3g}, λ_max {s['final_sharpness']:.3g}{extra}")
+        self._say("; ".join(parts), "warn" if any(r.diverged for r in self.runs) else "ok")
+
+    def _draw_column(self, col: int, run: Run, force: bool) -> None:
+        if self.throttled(force):
+            return
+
+        def draw():
+            for row in self.ROWS:
+                ax = self.axes[(row, col)]
+                plots.DASHBOARD_PANELS[row](run, ax=ax, title=run.label if row == "loss" else PANEL_TITLES.get(row))
+                ax.set_xlim(0, int(self.controls["num_steps"].value))
+                # the row shares its y-axis: limits spanning both columns of this pair, not the last drawn
+                self._ylims[(row, col)] = ax.get_ylim()
+                lims = [v for (r, _), v in self._ylims.items() if r == row]
+                lo, hi = min(v[0] for v in lims), max(v[1] for v in lims)
+                if np.isfinite(lo) and np.isfinite(hi) and hi > lo:
+                    ax.set_ylim(lo, hi)
+                if col == 1:
+                    ax.set_ylabel("")
+                if row != self.ROWS[-1]:
+                    ax.set_xlabel("")
+
+        self._draw_now(draw)
