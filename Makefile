@@ -1,6 +1,10 @@
 # Two user-facing targets (see README "Quick start"):
 #   make lab    set up .venv if needed, then open the course in JupyterLab
-#   make test   set up .venv if needed, then run the whole test suite
+#   make test   set up .venv if needed, then run the whole test suite (library, doctests, browser, notebooks)
+# Contributor targets (see README "Contributing"):
+#   make test-fast   library tests and doctests only (no browser, no notebooks, nothing marked slow)
+#   make lint        ruff: the checks configured in pyproject.toml
+#   make format      ruff: sort imports and apply its safe fixes
 # `make setup` (internal) creates .venv and installs once; it reruns when pyproject.toml changes.
 
 VENV ?= .venv
@@ -12,7 +16,7 @@ STAMP := $(VENV)/.installed
 TORCH_SPEC ?= torch==2.13.0
 TORCH_INDEX ?=
 
-.PHONY: lab test setup
+.PHONY: lab test test-fast lint format setup
 
 # Jupyter refuses to start as root (containers, cloud shells) unless told it is on purpose.
 LAB_FLAGS ?= $(if $(filter 0,$(shell id -u)),--allow-root)
@@ -33,6 +37,15 @@ test: setup
 	fi; \
 	exit $$status
 
+test-fast: setup
+	$(PY) -m pytest -m "not slow and not browser" -q
+
+lint: setup
+	$(PY) -m ruff check .
+
+format: setup
+	$(PY) -m ruff check --fix .
+
 setup: $(STAMP)
 
 $(PY):
@@ -40,5 +53,5 @@ $(PY):
 
 $(STAMP): pyproject.toml | $(PY)
 	$(PY) -m pip install $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX)) "$(TORCH_SPEC)"
-	$(PY) -m pip install -e ".[test,lab]"
+	$(PY) -m pip install -e ".[dev]"
 	touch $@
