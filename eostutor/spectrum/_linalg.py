@@ -24,7 +24,7 @@ def as_operator(operator) -> HessianOperator:
     return HessianOperator.from_matrix(operator)
 
 
-def apply(op: HessianOperator, v: torch.Tensor) -> torch.Tensor:
+def product(op: HessianOperator, v: torch.Tensor) -> torch.Tensor:
     """H @ v in float64 on the CPU (counted by the operator); a non-finite product is an error."""
     out = (op @ v.to(dtype=op.dtype, device=op.device)).to(device="cpu", dtype=_F64)
     if not bool(torch.isfinite(out).all()):

@@ -16,13 +16,11 @@ from eostutor.spectrum._linalg import (
     check_tol,
     num_wanted,
     orthonormalize,
+    product,
     rel_ok,
     result,
     start_block,
     wanted,
-)
-from eostutor.spectrum._linalg import (
-    apply as _apply,
 )
 from eostutor.spectrum.results import SpectrumResult
 
@@ -84,7 +82,7 @@ def krylov(op: HessianOperator, start: torch.Tensor, max_cols: int, gen: torch.G
             T_new = torch.zeros(cap, cap, dtype=_F64)
             T_new[:m, :m] = T[:m, :m]
             T = T_new
-        hq = _apply(op, q)
+        hq = product(op, q)
         Vt[m:m + p] = q.T
         Wt[m:m + p] = hq.T
         basis_t = Vt[:m + p]

@@ -10,11 +10,9 @@ from eostutor.spectrum._linalg import (
     RELATIVE_FLOOR,
     as_operator,
     orthonormalize,
+    product,
     result,
     start_block,
-)
-from eostutor.spectrum._linalg import (
-    apply as _apply,
 )
 from eostutor.spectrum.krylov import check_solver_args
 from eostutor.spectrum.results import SpectrumResult
@@ -48,7 +46,7 @@ def _power_one_end(op: HessianOperator, k: int, sign: float, tol: float, v0, max
     seen = 0.0  # largest |θ| seen so far: the scale for the floor of the relative test
     converged = False
     while used + q.shape[1] <= max_hvps:
-        hq = sign * _apply(op, q)
+        hq = sign * product(op, q)
         used += q.shape[1]
         m = q.T @ hq
         theta, s = torch.linalg.eigh(0.5 * (m + m.T))  # Rayleigh–Ritz on the block, ascending

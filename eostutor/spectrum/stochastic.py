@@ -11,8 +11,7 @@ import torch
 from eostutor._validate import check_int, check_positive
 from eostutor.curvature import HessianOperator
 from eostutor.problems import Problem
-from eostutor.spectrum._linalg import _F64
-from eostutor.spectrum._linalg import apply as _apply
+from eostutor.spectrum._linalg import _F64, product
 from eostutor.spectrum.krylov import krylov
 from eostutor.spectrum.results import SpectralDensity, TraceResult
 from eostutor.spectrum.solve import operator_for
@@ -55,7 +54,7 @@ def hessian_trace(problem: Problem, w: torch.Tensor | None, *, num_samples: int 
     block = 16  # batched products: fewer Python round trips, same numbers
     for start in range(0, num_samples, block):
         z = _rademacher(op.dim, min(block, num_samples - start), gen)
-        samples.append((z * _apply(op, z)).sum(dim=0))
+        samples.append((z * product(op, z)).sum(dim=0))
     values = torch.cat(samples).numpy()
     return TraceResult(
         estimate=float(values.mean()),
