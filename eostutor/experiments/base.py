@@ -89,8 +89,8 @@ def json_ready(value):
 def reference_problem(n_train: int = 1000, dtype: torch.dtype = torch.float32) -> MLPProblem:
     """The course's reference network: a 2×32 tanh MLP on standardized digits, MSE over n·K outputs.
 
-    With η = 2 its sharpness rises from about 0.6 to 2/η = 1 within a few hundred steps and then stays
-    there: the Edge of Stability on a laptop.
+    At initialisation its sharpness is about 0.45 (0.40–0.50 over seeds 0–9); with η = 2 it rises to
+    2/η = 1 within a few hundred steps and then stays there: the Edge of Stability on a laptop.
 
     >>> reference_problem(n_train=100).dim
     3466
