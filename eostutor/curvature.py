@@ -107,22 +107,25 @@ class HessianOperator:
         return as_tensor("v", v, self.dim, columns=True).to(dtype=self.dtype, device=self.device)
 
     def __matmul__(self, v) -> torch.Tensor:
-        """H @ v for a vector ``(dim,)`` or a block of columns ``(dim, m)`` (m products, batched)."""
+        """H @ v for a vector ``(dim,)`` or a block of columns ``(dim, m)`` (m products)."""
         v = self._columns(v)
-        self.num_hvps += 1 if v.ndim == 1 else v.shape[1]
+        return self.apply(v.reshape(-1, 1)).reshape(-1) if v.ndim == 1 else self.apply(v)
+
+    def apply(self, v: torch.Tensor) -> torch.Tensor:
+        """H @ v for a block ``(dim, m)`` already in the operator's dtype and device, without checks (the
+        solvers' inner loop); counted like ``@``.
+        """
+        self.num_hvps += v.shape[1]
         if self._closed is not None:
-            if self._closed.ndim == 1:  # a diagonal Hessian
-                return self._closed * v if v.ndim == 1 else self._closed[:, None] * v
-            return self._closed @ v
+            return self._closed[:, None] * v if self._closed.ndim == 1 else self._closed @ v
         w_, g = self._graph
         if not g.requires_grad:  # the gradient does not depend on w: the Hessian is zero
             return torch.zeros_like(v)
         with torch.enable_grad():
-            if v.ndim == 1 or v.shape[1] == 1:  # one column: the plain product beats the batched (vmap) path
-                (hv,) = torch.autograd.grad(g, w_, v.reshape(-1), retain_graph=True)
-                return hv.detach().reshape(v.shape)
-            (hv,) = torch.autograd.grad(g, w_, v.T.contiguous(), retain_graph=True, is_grads_batched=True)
-        return hv.T.detach()
+            # One backward pass per column: measured on the reference MLP, autograd's batched (vmap) route is
+            # no faster for 2-8 columns and 25-35% slower for 16-64, so blocks are multiplied column by column.
+            columns = [torch.autograd.grad(g, w_, c, retain_graph=True)[0] for c in v.T.contiguous()]
+        return columns[0].reshape(-1, 1) if len(columns) == 1 else torch.stack(columns, dim=1)
 
     matvec = __matmul__
 
@@ -149,7 +152,7 @@ class HessianOperator:
             h = torch.diag(self._closed) if self._closed.ndim == 1 else self._closed.clone()
             return 0.5 * (h + h.T)
         h = torch.empty(n, n, dtype=self.dtype, device=self.device)
-        block = 128  # batched products against identity columns, with bounded memory (Binder has 2 GB)
+        block = 128  # products against identity columns, a block at a time (bounded memory: Binder has 2 GB)
         for start in range(0, n, block):
             stop = min(start + block, n)
             eye = torch.zeros(n, stop - start, dtype=self.dtype, device=self.device)

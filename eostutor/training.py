@@ -115,7 +115,8 @@ def train(
     tracker = spectrum.SharpnessTracker(
         problem, check_int("top_k", top_k, minimum=1, maximum=problem.dim),
         check_choice("sharpness_method", sharpness_method, SHARPNESS_METHODS),
-        check_in_range("sharpness_tol", sharpness_tol, 0.0, 1.0, low_inclusive=False, high_inclusive=False))
+        check_in_range("sharpness_tol", sharpness_tol, 0.0, 1.0, low_inclusive=False, high_inclusive=False),
+        seed=seed)
     if not sharpness_every:
         tracker = None
     w = problem.init(seed) if w0 is None else problem.check_params(w0, "w0").clone()
@@ -140,7 +141,7 @@ def train(
             if not record.begin_step(k, w, loss, g):
                 break  # diverged: recorded
             if measure:
-                record.measure(k, op, seed + k)
+                record.measure(k, op)
             ctx, counts = _context(problem, k, w, loss, g, op)
             info, state = rule.update(ctx, state)
             record.end_step(k, _checked_step(info, rule, k), counts)
@@ -306,10 +307,10 @@ class Recorder:
             a["dead_fraction"][k] = self.problem.dead_fraction(w)
         return True
 
-    def measure(self, k: int, op: HessianOperator, seed: int) -> None:
+    def measure(self, k: int, op: HessianOperator) -> None:
         """The tracked eigenvalues at w_k; a non-finite Hessian is recorded as NaN with a note."""
         try:
-            res = self.tracker.measure(op, seed)
+            res = self.tracker.measure(op, k)
         except ValueError as err:
             if "not finite" not in str(err):
                 raise

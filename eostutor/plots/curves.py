@@ -192,8 +192,10 @@ def sharpness(runs, ax: Axes | None = None, *, title: str | None = "Sharpness", 
 def eta_sharpness(runs, ax: Axes | None = None, *, title: str | None = "η·λ_max", legend=True) -> Axes:
     """The product η_k·λ_max at the measured steps, with reference lines at 2 and 1 − c.
 
-    On a quadratic GD is stable iff η·λ_max < 2. The line searches' accepted steps satisfy η·λ_max ≥ 1 − c
-    (Galli et al. 2026; c is the Armijo constant, read from the run's rule, default 1e-4). With momentum β the
+    On a quadratic GD is stable iff η·λ_max < 2. An NLS step whose double was rejected satisfies
+    η·l(w, 2η) > 1 − c, with l the smoothness along the step; on a quadratic that is η·λ_max > 1 − c, and on
+    the course's networks η·λ_max stayed above it (c is the Armijo constant, read from the run's rule,
+    default 1e-4; see :class:`eostutor.stepsizes.NLS`). With momentum β the
     threshold moves to 2(1+β) (heavy ball) or (2+2β)/(1+2β) (Nesterov), drawn when β > 0.
 
     Returns:

@@ -25,7 +25,6 @@ Flatland's Figure 4) lives in :mod:`eostutor.curvature` and is re-exported here.
 
 
 from eostutor.curvature import SegmentSmoothness, segment_smoothness
-from eostutor.spectrum._linalg import WARM_START_NOISE
 from eostutor.spectrum.krylov import WHICH, lanczos
 from eostutor.spectrum.power import power_iteration
 from eostutor.spectrum.results import SpectralDensity, SpectrumResult, TraceResult
@@ -44,4 +43,4 @@ from eostutor.spectrum.tracking import SharpnessTracker
 __all__ = ["sharpness", "top_eigenvalues", "exact_curvature", "lanczos", "power_iteration", "hessian_trace",
            "spectral_density", "segment_smoothness", "SpectrumResult", "TraceResult", "SpectralDensity",
            "SegmentSmoothness", "METHODS", "WHICH", "AUTO_EXACT_DIM", "AUTO_EXACT_DIM_CLOSED_FORM", "EXACT_MAX_DIM",
-           "WARM_START_NOISE", "SharpnessTracker"]
+           "SharpnessTracker"]

@@ -1,4 +1,8 @@
-"""Shared pieces of the eigen-solvers: products in float64, start blocks, Gram–Schmidt, the residual test."""
+"""Shared pieces of the eigen-solvers: products in float64, start blocks, Gram–Schmidt, the residual test.
+
+The solvers' own arithmetic is float64 NumPy (per-operation overhead matters more than flops for these
+small, sequential steps: NumPy's is about a third of torch's); only the products go through torch.
+"""
 
 from __future__ import annotations
 
@@ -13,8 +17,6 @@ _F64 = torch.float64
 #: Eigenvalues smaller than this fraction of the largest |θ| are certified against that fraction instead
 #: of their own size: a relative test ‖Hy − θy‖ ≤ tol·|θ| can never pass for θ = 0.
 RELATIVE_FLOOR = 1e-6
-#: Relative size of the seeded random component mixed into every warm start (see start_block).
-WARM_START_NOISE = 0.1
 
 
 def as_operator(operator) -> HessianOperator:
@@ -24,10 +26,13 @@ def as_operator(operator) -> HessianOperator:
     return HessianOperator.from_matrix(operator)
 
 
-def product(op: HessianOperator, v: torch.Tensor) -> torch.Tensor:
-    """H @ v in float64 on the CPU (counted by the operator); a non-finite product is an error."""
-    out = (op @ v.to(dtype=op.dtype, device=op.device)).to(device="cpu", dtype=_F64)
-    if not bool(torch.isfinite(out).all()):
+def product(op: HessianOperator, v: np.ndarray) -> np.ndarray:
+    """H @ v for a float64 block (dim, p), as a float64 NumPy block (counted by the operator); a non-finite
+    product is an error.
+    """
+    out = op.apply(torch.from_numpy(v).to(dtype=op.dtype, device=op.device)).to(device="cpu", dtype=_F64)
+    out = out.numpy()
+    if not np.isfinite(out).all():
         raise ValueError("the Hessian at w is not finite (a product H @ v has NaN or inf entries); "
                          "e.g. HolderPower with nu < 1 at a zero coordinate")
     return out
@@ -37,76 +42,88 @@ def check_tol(tol) -> float:
     return check_in_range("tol", tol, 0.0, 1.0, low_inclusive=False, high_inclusive=False)
 
 
-def start_block(v0, dim: int, gen: torch.Generator, columns: int = 1) -> torch.Tensor:
-    """An orthonormal (dim, p) float64 start block: v0 (vector or block) or seeded Gaussian columns.
+def randn(gen: torch.Generator, *shape: int) -> np.ndarray:
+    """Seeded standard normal numbers (torch's generator, so every solver shares one seeding scheme)."""
+    return torch.randn(*shape, generator=gen, dtype=_F64).numpy()
+
+
+def start_block(v0, dim: int, gen: torch.Generator, columns: int = 1) -> np.ndarray:
+    """An orthonormal (dim, p) float64 start block: v0 (vector or block, used as given) or seeded Gaussian
+    columns.
 
     ``columns`` (<= dim) columns from a seeded Gaussian when v0 is None; a v0 of fewer columns is padded
     with seeded random columns orthogonal to it (a wider v0 is kept whole).
     """
     columns = min(columns, dim)
     if v0 is None:
-        block = torch.randn(dim, columns, generator=gen, dtype=_F64)
+        block = randn(gen, dim, columns)
     else:
         v0 = as_tensor("v0", v0, dim, columns=True)
         if v0.ndim == 2 and not 1 <= v0.shape[1] <= dim:
             raise ValueError(f"v0 must have shape ({dim},) or ({dim}, m) with 1 <= m <= {dim}, got {tuple(v0.shape)}")
-        block = v0.detach().to(device="cpu", dtype=_F64).reshape(dim, -1).clone()
-        if not bool(torch.isfinite(block).all()):
+        block = v0.detach().to(device="cpu", dtype=_F64).reshape(dim, -1).numpy().copy()
+        if not np.isfinite(block).all():
             raise ValueError("v0 must be finite; got NaN or inf entries")
-        if float(block.norm()) == 0.0:
+        if float(np.linalg.norm(block)) == 0.0:
             raise ValueError("v0 must be nonzero")
-        # A warm start that is an exact eigenvector of a lower eigenvalue (the top two swapped since the last
-        # step; on toys with a diagonal Hessian this happens exactly) spans an invariant subspace: Lanczos
-        # would certify the wrong eigenvalue and power iteration would never leave it. A seeded random
-        # component of 10% keeps every direction in play at the cost of a product or two.
-        block = block / block.norm(dim=0, keepdim=True).clamp_min(1e-300)
-        noise = torch.randn(dim, block.shape[1], generator=gen, dtype=_F64)
-        block = block + WARM_START_NOISE * noise / noise.norm(dim=0, keepdim=True)
     # Columns (nearly) dependent on earlier ones are replaced by random directions.
-    q, _ = orthonormalize(block, torch.empty(dim, 0, dtype=_F64), gen, threshold=1e-12 * float(block.norm()))
+    q = orthonormalize(block, np.empty((0, dim)), gen, threshold=1e-12 * float(np.linalg.norm(block)))
     if q.shape[1] < columns:  # a warm start narrower than the block: pad with random directions
-        extra = torch.randn(dim, columns - q.shape[1], generator=gen, dtype=_F64)
-        more, _ = orthonormalize(extra, q, gen, threshold=1e-12 * float(extra.norm()))
-        q = torch.cat([q, more], dim=1)
+        extra = randn(gen, dim, columns - q.shape[1])
+        more = orthonormalize(extra, q.T, gen, threshold=1e-12 * float(np.linalg.norm(extra)))
+        q = np.concatenate([q, more], axis=1)
     return q
 
 
-def orthonormalize(block: torch.Tensor, basis: torch.Tensor, gen: torch.Generator,
-                    threshold: float) -> tuple[torch.Tensor, torch.Tensor]:
-    """Gram–Schmidt of ``block``'s columns against ``basis`` and each other (two passes each).
+def orthonormalize(block: np.ndarray, basis_rows: np.ndarray, gen: torch.Generator, threshold: float,
+                   *, replace: bool = True) -> np.ndarray:
+    """Gram–Schmidt of ``block``'s columns (dim, p) against an orthonormal basis (given as rows, (m, dim))
+    and each other.
 
-    Returns (Q, B) with block ≈ basis·(…) + Q B and B upper triangular. A column that has (almost) nothing
-    left (norm ≤ threshold, e.g. when the Krylov space became invariant) gets B[i, i] = 0 and is replaced
-    by a random unit vector orthogonal to everything so far: the iteration then explores a new direction
+    The block is projected against the basis at once; a second pass follows when the first removed most of
+    a column (the DGKS test; "twice is enough", Kahan and Parlett): a Ritz residual is orthogonal to the
+    basis up to round-off, so one pass usually suffices. A column with (almost) nothing left (norm ≤
+    threshold, e.g. when the Krylov space became invariant) is replaced by a random unit vector orthogonal
+    to everything so far (or dropped, with ``replace=False``): the iteration then explores a new direction
     instead of dividing round-off by round-off.
+
+    Returns:
+        The orthonormal columns (dim, p'), p' ≤ p.
     """
     dim, p = block.shape
-    q = torch.empty(dim, p, dtype=_F64)
-    b = torch.zeros(p, p, dtype=_F64)
-    for i in range(p):
-        x = block[:, i].clone()
-        for _ in range(2):  # "twice is enough" (Kahan, Parlett)
-            if basis.shape[1]:
-                x -= basis @ (basis.T @ x)
-            if i:
-                c = q[:, :i].T @ x
-                b[:i, i] += c
-                x -= q[:, :i] @ c
-        nrm = float(x.norm())
+    x = np.array(block, dtype=np.float64)
+    m = basis_rows.shape[0]
+    if m:
+        before = np.linalg.norm(x, axis=0)
+        x -= basis_rows.T @ (basis_rows @ x)
+        if (np.linalg.norm(x, axis=0) < 0.7 * before).any():
+            x -= basis_rows.T @ (basis_rows @ x)
+    if p == 1:  # the common case (one new direction), without the loop below
+        nrm = float(np.linalg.norm(x))
         if nrm > threshold:
-            q[:, i] = x / nrm
-            b[i, i] = nrm
-            continue
-        if basis.shape[1] + i >= dim:  # nothing left to explore
-            return q[:, :i], b[:i, :]
-        z = torch.randn(dim, generator=gen, dtype=_F64)
+            return x / nrm
+    out = []
+    for i in range(p):
+        xi = x[:, i]
         for _ in range(2):
-            if basis.shape[1]:
-                z -= basis @ (basis.T @ z)
-            if i:
-                z -= q[:, :i] @ (q[:, :i].T @ z)
-        q[:, i] = z / z.norm()
-    return q, b
+            for q in out:
+                xi = xi - q * (q @ xi)
+        nrm = float(np.linalg.norm(xi))
+        if nrm > threshold:
+            out.append(xi / nrm)
+            continue
+        if not replace:
+            continue
+        if m + len(out) >= dim:  # nothing left to explore
+            break
+        z = randn(gen, dim)
+        for _ in range(2):
+            if m:
+                z -= basis_rows.T @ (basis_rows @ z)
+            for q in out:
+                z -= q * (q @ z)
+        out.append(z / np.linalg.norm(z))
+    return np.stack(out, axis=1) if out else np.empty((dim, 0))
 
 
 def wanted(theta, k: int, which: str) -> np.ndarray:
@@ -127,21 +144,24 @@ def num_wanted(k: int, which: str, dim: int) -> int:
     return min(2 * k, dim) if which == "both" else k
 
 
-def rel_ok(residuals, theta, all_theta, tol: float) -> bool:
-    """Every residual ≤ tol·max(|θ|, 1e-6·max|all θ|) (NumPy arrays or tensors)."""
-    residuals, theta, all_theta = (np.asarray(x) for x in (residuals, theta, all_theta))
-    scale = np.maximum(np.abs(theta), RELATIVE_FLOOR * np.abs(all_theta).max())
-    return bool(np.all(residuals <= tol * scale))
+def converged(residuals, theta, all_theta, tol: float) -> np.ndarray:
+    """Per pair: residual ≤ tol·max(|θ|, 1e-6·max|all θ|) (a relative test never passes at θ = 0)."""
+    residuals, theta, all_theta = (np.asarray(x, dtype=np.float64) for x in (residuals, theta, all_theta))
+    floor = RELATIVE_FLOOR * float(np.abs(all_theta).max()) if all_theta.size else 0.0
+    return residuals <= tol * np.maximum(np.abs(theta), floor)
 
 
-def result(method, theta, vectors, num_hvps, converged, residuals, tol, device) -> SpectrumResult:
-    order = torch.argsort(theta, descending=True)
+def result(method, theta, vectors, num_hvps, is_converged, residuals, tol, device) -> SpectrumResult:
+    """A SpectrumResult with the pairs in descending order (NumPy or torch inputs)."""
+    theta = np.asarray(theta, dtype=np.float64)
+    order = np.argsort(-theta, kind="stable")
+    vectors = torch.as_tensor(np.ascontiguousarray(np.asarray(vectors, dtype=np.float64)[:, order]))
     return SpectrumResult(
-        eigenvalues=theta[order].cpu().numpy().astype(np.float64),
-        eigenvectors=vectors[:, order].to(device=device, dtype=_F64),
+        eigenvalues=theta[order],
+        eigenvectors=vectors.to(device=device),
         num_hvps=int(num_hvps),
-        converged=bool(converged),
-        residuals=residuals[order].cpu().numpy().astype(np.float64),
+        converged=bool(is_converged),
+        residuals=np.asarray(residuals, dtype=np.float64)[order],
         method=method,
         tol=float(tol),
     )

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 
 from eostutor.curvature import HessianOperator
 from eostutor.spectrum._linalg import (
-    _F64,
     RELATIVE_FLOOR,
     as_operator,
     orthonormalize,
     product,
+    randn,
     result,
     start_block,
 )
@@ -36,32 +37,31 @@ def _power_one_end(op: HessianOperator, k: int, sign: float, tol: float, v0, max
     start = start_block(v0, dim, gen)
     p = max(k, start.shape[1])
     if start.shape[1] < p:
-        extra = torch.randn(dim, p - start.shape[1], generator=gen, dtype=_F64)
-        more, _ = orthonormalize(extra, start, gen, threshold=1e-12)
-        start = torch.cat([start, more], dim=1)
+        more = orthonormalize(randn(gen, dim, p - start.shape[1]), start.T, gen, threshold=1e-12)
+        start = np.concatenate([start, more], axis=1)
     q = start
     shift, shifted = 0.0, False
     used = 0
     best = None
     seen = 0.0  # largest |θ| seen so far: the scale for the floor of the relative test
-    converged = False
+    is_converged = False
     while used + q.shape[1] <= max_hvps:
         hq = sign * product(op, q)
         used += q.shape[1]
         m = q.T @ hq
-        theta, s = torch.linalg.eigh(0.5 * (m + m.T))  # Rayleigh–Ritz on the block, ascending
+        theta, s = np.linalg.eigh(0.5 * (m + m.T))  # Rayleigh–Ritz on the block, ascending
         y_all, hy_all = q @ s, hq @ s
-        res_all = (hy_all - y_all * theta).norm(dim=0)
-        idx = torch.arange(theta.shape[0] - 1, theta.shape[0] - 1 - k, -1)
+        res_all = np.linalg.norm(hy_all - y_all * theta, axis=0)
+        idx = np.arange(theta.shape[0] - 1, theta.shape[0] - 1 - k, -1)
         best = (theta[idx], y_all[:, idx], res_all[idx])
-        seen = max(seen, float(theta.abs().max()))
-        ok_all = res_all <= tol * torch.clamp(theta.abs(), min=RELATIVE_FLOOR * seen)
+        seen = max(seen, float(np.abs(theta).max()))
+        ok_all = res_all <= tol * np.maximum(np.abs(theta), RELATIVE_FLOOR * seen)
         certified_negative = ok_all & (theta < 0)
         wants_negative = float(theta[idx].min()) < 0
-        if bool(ok_all[idx].all()) and (shifted or not wants_negative):
-            converged = True
+        if ok_all[idx].all() and (shifted or not wants_negative):
+            is_converged = True
             break
-        if not shifted and wants_negative and bool(certified_negative.any()):
+        if not shifted and wants_negative and certified_negative.any():
             # A certified negative Ritz value is (close to) λ_min of sign·H: shift by it from now on.
             shift = float(theta[certified_negative].min())
             shifted = True
@@ -69,12 +69,11 @@ def _power_one_end(op: HessianOperator, k: int, sign: float, tol: float, v0, max
             # eigenvalues near 0, which may be exactly the wanted ones (e.g. spectrum {0, -1, -2}).
             q = start
             continue
-        q, _ = orthonormalize(hy_all - shift * y_all, torch.empty(dim, 0, dtype=_F64), gen,
-                               threshold=1e-300)
+        q = orthonormalize(hy_all - shift * y_all, np.empty((0, dim)), gen, threshold=1e-300)
     if best is None:
         raise ValueError(f"max_hvps={max_hvps} is too small: power iteration needs at least {p} products")
     th, y, res = best
-    return sign * th, y, res, used, converged
+    return sign * th, y, res, used, is_converged
 
 
 def _power(op: HessianOperator, k: int, which: str, tol: float, v0, max_hvps: int, seed: int) -> SpectrumResult:
@@ -84,7 +83,7 @@ def _power(op: HessianOperator, k: int, which: str, tol: float, v0, max_hvps: in
         budget = max_hvps // 2
         th1, y1, r1, n1, c1 = _power_one_end(op, k, 1.0, tol, v0, budget, gen)
         th2, y2, r2, n2, c2 = _power_one_end(op, low, -1.0, tol, v0, max_hvps - n1, gen)
-        th, y, res = torch.cat([th1, th2]), torch.cat([y1, y2], dim=1), torch.cat([r1, r2])
+        th, y, res = np.concatenate([th1, th2]), np.concatenate([y1, y2], axis=1), np.concatenate([r1, r2])
         return result("power", th, y, n1 + n2, c1 and c2, res, tol, op.device)
     sign = 1.0 if which == "largest" else -1.0
     th, y, res, used, conv = _power_one_end(op, k, sign, tol, v0, max_hvps, gen)

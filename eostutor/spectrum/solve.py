@@ -15,7 +15,7 @@ from eostutor.spectrum.krylov import WHICH, lanczos
 from eostutor.spectrum.power import power_iteration
 from eostutor.spectrum.results import SpectrumResult
 
-__all__ = ["METHODS", "AUTO_EXACT_DIM", "AUTO_EXACT_DIM_CLOSED_FORM", "EXACT_MAX_DIM", "operator_for",
+__all__ = ["METHODS", "AUTO_EXACT_DIM", "AUTO_EXACT_DIM_CLOSED_FORM", "EXACT_MAX_DIM", "operator_for", "resolve_method",
            "top_eigenvalues", "sharpness", "exact_curvature"]
 
 METHODS = ("auto", "exact", "lanczos", "power")
@@ -25,6 +25,17 @@ AUTO_EXACT_DIM = 200
 AUTO_EXACT_DIM_CLOSED_FORM = 1000
 #: ``method="exact"`` refuses above this many parameters (a dense dim x dim Hessian and its eigh).
 EXACT_MAX_DIM = DENSE_HESSIAN_LIMIT
+
+
+def resolve_method(problem: Problem, method: str, dim: int) -> str:
+    """``"auto"`` made concrete: the dense Hessian up to ``AUTO_EXACT_DIM`` parameters (1,000 for toys with
+    closed-form Hessians, whose dense eigendecomposition is cheap and certain), Lanczos above.
+    """
+    check_choice("method", method, METHODS)
+    if method != "auto":
+        return method
+    limit = AUTO_EXACT_DIM_CLOSED_FORM if problem.closed_form else AUTO_EXACT_DIM
+    return "exact" if dim <= limit else "lanczos"
 
 
 def operator_for(problem: Problem, w, operator) -> HessianOperator:
@@ -67,8 +78,9 @@ def top_eigenvalues(problem: Problem, w: torch.Tensor | None, k: int, *, which: 
                     block_size: int | None = None) -> SpectrumResult:
     """The k largest (or smallest, or both) eigenvalues of the Hessian of ``problem`` at ``w``.
 
-    Negative eigenvalues matter: in Flatland the spectrum comes in ± pairs around a saddle, which
-    ``which="both"`` shows.
+    Negative eigenvalues matter: at a saddle they are the way out, and ``which="both"`` shows them (the
+    smooth tanh construction of notebook 06 has ± pairs; the course's dead-ReLU Flatland point has none:
+    its spectrum is 2/K K times and 0, a flat, non-strict minimum).
 
     Multiplicities: Lanczos finds an eigenvalue of multiplicity m at most ``block_size`` times (default
     min(k, 16, dim) for k > 1; 1 for k = 1, where it does not matter; power iteration's block is k). The
@@ -112,11 +124,7 @@ def top_eigenvalues(problem: Problem, w: torch.Tensor | None, k: int, *, which: 
     seed = check_int("seed", seed, minimum=0)
     if block_size is not None:
         block_size = check_int("block_size", block_size, minimum=1, maximum=op.dim)
-    if method == "auto":
-        # Toys have closed-form Hessians, often with exact eigenvectors that a warm start can lock onto
-        # (see sharpness): their dense eigendecomposition is cheap and certain up to a larger size.
-        limit = AUTO_EXACT_DIM_CLOSED_FORM if problem.closed_form else AUTO_EXACT_DIM
-        method = "exact" if op.dim <= limit else "lanczos"
+    method = resolve_method(problem, method, op.dim)
     if max_hvps is None:
         max_hvps = max(200, 40 * k) * (5 if method == "power" else 1)
     if method == "exact":
