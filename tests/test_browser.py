@@ -5,7 +5,10 @@ EOSTUTOR_FAST mode) over a temporary copy of the notebook's folder, so the commi
 saved. Playwright (PyPI, sync API) drives Debian's Chromium: open the notebook, Run All Cells, wait for
 the kernel, find the slider labelled η, move it with the keyboard and check that the figure next to it
 changed and that no error appeared anywhere (cell outputs, kernel messages such as an exception in a
-widget callback, the JupyterLab log).
+widget callback, the JupyterLab log). Then, for the live (bqplot) panels: how long a one-step move takes to
+show (a loose bound: a regression to seconds fails; the numbers are ``benchmarks/browser_latency.py``'s),
+that a quick drag settles on its last value, and that the threshold marked under the slider sits under the
+handle when η is typed at that threshold.
 
 Screenshots, the JupyterLab log and the browser console go to test-artifacts/browser/.
 A missing Chromium or Playwright skips the test, or fails it when EOSTUTOR_REQUIRE_BROWSER=1 (CI).
@@ -16,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import math
 import os
 import re
 import shutil
@@ -24,6 +28,7 @@ from pathlib import Path
 from urllib.parse import quote, urlsplit
 
 import pytest
+from _browser_latency import burst, single_moves, summary
 from _jupyter_server import JupyterLabServer
 
 REPO = Path(__file__).resolve().parents[1]
@@ -65,6 +70,11 @@ WIDGET_JS_ERROR = re.compile(
 MIN_FIGURE_SIDE = 50  # px: a rendered figure is at least this wide and high (a broken ipympl view is ~8x6)
 KEY_PRESSES = 8  # arrow presses on the slider handle: enough to change the picture, few kernel calls
 MIN_CHANGED_PIXELS = 200  # "the plot changed": a moved curve changes thousands, anti-aliasing noise none
+# Loose bounds on the live panels (measured here: median ~60 ms, drag settled within ~70 ms; see
+# benchmarks/README.md): only a regression to seconds should fail, on any CI machine.
+MAX_MEDIAN_MOVE_MS = 1000
+MAX_SETTLE_MS = 2000
+MAX_MARK_OFFSET_PX = 4  # the threshold mark under the slider vs the handle's centre
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -184,6 +194,7 @@ _ERROR_OUTPUTS_JS = """(errorSource) => {
 # Tag the step-size slider, its handle and readout, and its cell with data attributes for Playwright
 # locators, and say which kind of figure the cell shows: ipympl canvases, else images in the outputs.
 _FIGURE_SELECTORS = {
+    "bqplot": ".bqplot",
     "ipympl": ".jupyter-matplotlib-canvas-div",
     "image": ".jp-OutputArea-output img",
 }
@@ -364,7 +375,7 @@ def _find_step_size_widget(page) -> dict:
         f"slider labels found: {found['labels']}"
     )
     assert found["handle"], "the step-size slider has no .noUi-handle (not an ipywidgets 8 slider?)"
-    assert found["figures"] > 0, f"no ipympl figure or image in the slider's cell: {found}"
+    assert found["figures"] > 0, f"no figure (bqplot, ipympl or image) in the slider's cell: {found}"
     return found
 
 
@@ -438,6 +449,37 @@ def _wait_for_redraw(page, figures, before: list[bytes]) -> list[bytes]:
         polling=250,
     )
     return [_screenshot_stable(f, STABLE_TIMEOUT) for f in figures]
+
+
+_MARK_AND_HANDLE_JS = """() => {
+  const cell = document.querySelector('[data-eostutor="cell"]');
+  const handle = cell.querySelector('[data-eostutor="handle"]').getBoundingClientRect();
+  const marks = [...cell.querySelectorAll('svg polygon')].map((p) => p.getBoundingClientRect());
+  return {handle: handle.x + handle.width / 2, marks: marks.map((r) => r.x + r.width / 2)};
+}"""
+
+
+def _check_live_panels(page, artifacts: Path) -> None:
+    """Latency of one-step moves and a quick drag (loose bounds), and the threshold mark's position."""
+    cell, handle = '[data-eostutor="cell"]', '[data-eostutor="handle"]'
+    page.wait_for_timeout(1000)
+    moves = summary(single_moves(page, cell, handle, n=10))
+    drag = burst(page, cell, handle, n=20, gap_ms=30, key="ArrowLeft")
+    print(f"browser test: one-step moves (ms): {moves}; a drag of 20 moves: {drag}")
+    (artifacts / "latency.json").write_text(json.dumps({"moves": moves, "drag": drag}, indent=2) + "\n")
+    assert moves.get("median", math.inf) <= MAX_MEDIAN_MOVE_MS and moves["unanswered"] == 0, (
+        f"the panels answer a slider move too slowly or not at all: {moves}")
+    assert 0 <= drag["settle_ms"] <= MAX_SETTLE_MS, f"a quick drag did not settle: {drag}"
+    assert drag["pictures_during_drag"] >= 1, f"nothing was drawn while dragging: {drag}"
+    # Type the threshold 2/λ_max(w₀) = 0.2 of the quadratic: the handle must sit over the black mark.
+    box = page.locator('[data-eostutor="cell"] .eostutor-typed input').first
+    box.fill("0.2")
+    box.press("Enter")
+    page.wait_for_timeout(1500)
+    pos = page.evaluate(_MARK_AND_HANDLE_JS)
+    page.screenshot(path=str(artifacts / "page_threshold.png"))
+    assert pos["marks"] and min(abs(m - pos["handle"]) for m in pos["marks"]) <= MAX_MARK_OFFSET_PX, (
+        f"the threshold mark under the slider is not under the handle at η = 0.2: {pos}")
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -536,6 +578,10 @@ def test_step_size_slider_redraws_the_plot(lab, sync_playwright, artifacts, tmp_
                 f"moving η from {value_before} to {value_after} did not redraw the figure "
                 f"(changed pixels per figure: {changed}; see {artifacts})"
             )
+
+            if found["kind"] == "bqplot":
+                _check_live_panels(page, artifacts)
+                mark("latency measured")
 
             page.wait_for_timeout(500)  # let the last websocket frames be dispatched
             assert not kernel_errors, "the kernel reported errors after moving the slider:\n" + "\n".join(

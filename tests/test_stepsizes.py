@@ -693,7 +693,7 @@ def test_a_registered_rule_is_available_everywhere_with_no_other_file_touched():
         assert "half" in stepsizes.RULES
         run = eos.train(eos.Quadratic([1.0, 10.0]), eos.make_rule("half", eta=0.1), 50)
         assert run.label == "GD (half)" and run.settings.rule == "half" and run.final_loss < 1e-3
-        ex = StepSizeExplorer("quadratic", interactive=False)
+        ex = StepSizeExplorer("quadratic")
         try:
             assert "half" in ex.controls["rule"].options
             ex.controls["rule"].value = "half"

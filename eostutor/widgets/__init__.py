@@ -2,27 +2,24 @@
 
 Model first, GUI second. :mod:`~eostutor.widgets.model` computes everything a widget shows with no
 ipywidgets (problem presets, settings -> runs, sweeps, inspections); :mod:`~eostutor.widgets.scheduling`
-runs jobs so that only the newest request matters; :mod:`~eostutor.widgets.live` shows a matplotlib figure
-inside a widget and redraws it cheaply; :class:`~eostutor.widgets.base.LiveWidget` is the base of every
-widget (controls, status, errors shown, the one job template). One file per widget:
+runs jobs so that only the newest request matters; :mod:`~eostutor.widgets.panels` holds the live panels
+(bqplot figures drawn in the browser: the kernel sends arrays, not pictures) and
+:mod:`~eostutor.widgets.curves` draws a run's curves into them; :class:`~eostutor.widgets.base.LiveWidget`
+is the base of every widget (controls, status, errors shown, the one job template). One file per widget:
 :class:`StepSizeExplorer`, :class:`BifurcationExplorer`, :class:`SmoothnessExplorer`, :class:`FlatlandLab`.
 
-How runs are scheduled ("latest wins"): runs of tiny 2-D problems are computed synchronously in the
-control's callback (they take milliseconds). Network runs are computed in one background thread so the
-kernel stays free to receive the next control change; that change bumps a generation counter which the
-running ``train`` polls through its ``should_stop`` argument, so the stale run stops at its next step. A new
-run first waits for the stale one to finish, and is skipped if it is itself stale by then: there is never
-a queue of stale runs. Only the newest run draws.
-
-Display: with the ipympl backend (``%matplotlib widget``) the figure's canvas widget is embedded. With any
-other backend (inline, Colab, Voilà without ipympl) the figure is a plain ``Figure`` rendered to PNG into
-an ``ipywidgets.Image`` on each redraw.
+How runs are scheduled ("latest wins"): a change made from Python runs at once (the next line of a cell
+sees the result). A change dragged or typed in the page, and every network run, goes to one background
+thread so the kernel stays free to receive the next change; that change bumps a generation counter. A
+waiting request that is no longer the newest is skipped, so a quick drag computes only the values the
+kernel gets to, never a queue of stale ones; a running network run polls the counter through ``train``'s
+``should_stop`` and stops at its next step, while a toy run (milliseconds) finishes and is drawn, so a
+drag shows pictures while the handle moves.
 """
 
 from eostutor.widgets.base import Job, LiveWidget
 from eostutor.widgets.bifurcation_explorer import BifurcationExplorer
 from eostutor.widgets.flatland_lab import FlatlandLab
-from eostutor.widgets.live import LiveFigure, sticky_limits
 from eostutor.widgets.model import (
     PRESETS,
     BifurcationModel,
@@ -40,5 +37,5 @@ from eostutor.widgets.smoothness_explorer import SmoothnessExplorer
 from eostutor.widgets.step_size_explorer import StepSizeExplorer
 
 __all__ = ["StepSizeExplorer", "BifurcationExplorer", "SmoothnessExplorer", "FlatlandLab", "LiveWidget", "Job",
-           "LiveFigure", "LatestWins", "sticky_limits", "Preset", "PRESETS", "ExplorerSettings", "ExplorerModel",
+           "LatestWins", "Preset", "PRESETS", "ExplorerSettings", "ExplorerModel",
            "BifurcationModel", "SmoothnessModel", "Inspection", "ComparisonModel", "divergence_message", "rule_for"]

@@ -1,14 +1,20 @@
-"""The base of every widget: controls, a live figure, a status line, errors shown, latest-wins jobs.
+"""The base of every widget: controls, live panels, a status line, errors shown, latest-wins jobs.
 
-A widget subclasses :class:`LiveWidget`, builds its controls and figure, and computes through its model
-inside :meth:`LiveWidget.submit`, the one job template: the job runs now or in a background thread, only
-the newest request matters (a newer one makes it stale: it stops at its next step and never draws), the
-progress bar and status line follow it, and any exception is shown in the widget instead of being lost.
+A widget subclasses :class:`LiveWidget`, builds its controls and panels (:mod:`eostutor.widgets.panels`),
+and computes through its model inside :meth:`LiveWidget.submit`, the one job template: the job runs now or
+in a background thread, only the newest request matters (requests that arrive while one runs are
+coalesced: only the latest of them runs next), the progress bar and status line follow it, and any
+exception is shown in the widget instead of being lost.
+
+Changes typed or dragged in the browser run in the background thread, so the kernel stays free to take
+the next one (a mouse drag updates the picture while it moves); changes made from Python
+(``widget.controls["eta"].value = 0.25`` in a cell or a test) run at once, so the next line sees the result.
 """
 
 from __future__ import annotations
 
 import collections
+import contextlib
 import html
 import math
 import threading
@@ -17,10 +23,10 @@ import traceback
 from collections.abc import Callable
 
 from eostutor.record import Run
-from eostutor.widgets.live import LiveFigure, _widgets
+from eostutor.widgets.panels import _widgets
 from eostutor.widgets.scheduling import LatestWins
 
-__all__ = ["LiveWidget", "Job", "log_slider", "PANEL_TITLES"]
+__all__ = ["LiveWidget", "Job", "log_slider", "typed_box", "from_browser", "PANEL_TITLES"]
 
 #: Panel titles shared by the widgets.
 PANEL_TITLES = {"loss": "Training loss", "sharpness": "Sharpness λ_max and 2/η", "eta_sharpness": "η·λ_max",
@@ -28,12 +34,47 @@ PANEL_TITLES = {"loss": "Training loss", "sharpness": "Sharpness λ_max and 2/η
                 "layer_grad_norms": "Layer gradient norms"}
 
 
-def log_slider(value: float, lo: float, hi: float, description: str = "η"):
-    """A logarithmic slider for a step size (one run per release)."""
+def log_slider(value: float, lo: float, hi: float, description: str = "η", *, steps: int = 400,
+               width: str = "380px", continuous: bool = True, readout: bool = True, description_width: str = "70px"):
+    """A logarithmic slider for a step size: ``steps`` positions from lo to hi (fine enough to step across
+    an edge: 400 steps over [0.05, 0.8] is 0.7% of η per arrow key), updating while dragged.
+    """
     w = _widgets()
-    return w.FloatLogSlider(value=value, base=10, min=math.log10(lo), max=math.log10(hi), step=0.01,
-                            description=description, continuous_update=False, readout_format=".3g",
-                            style={"description_width": "70px"}, layout=w.Layout(width="380px"))
+    lo_log, hi_log = math.log10(lo), math.log10(hi)
+    return w.FloatLogSlider(value=min(max(value, lo), hi), base=10, min=lo_log, max=hi_log,
+                            step=(hi_log - lo_log) / steps, description=description, continuous_update=continuous,
+                            readout=readout, readout_format=".4g", style={"description_width": description_width},
+                            layout=w.Layout(width=width))
+
+
+def typed_box(value: float, width: str = "80px"):
+    """A text box to type an exact value next to a slider (checked by :meth:`LiveWidget._typed`)."""
+    w = _widgets()
+    box = w.Text(value=f"{value:.4g}", continuous_update=False, layout=w.Layout(width=width))
+    box.add_class("eostutor-typed")  # how the browser test finds it
+    return box
+
+
+def _float_slider(control) -> bool:
+    w = _widgets()
+    return isinstance(control, w.FloatLogSlider | w.FloatSlider)
+
+
+def _same_position(control, a: float, b: float) -> bool:
+    """Whether two values of a float slider are within half a slider step of each other."""
+    w = _widgets()
+    if isinstance(control, w.FloatLogSlider):
+        if a <= 0 or b <= 0:
+            return False
+        return abs(math.log(a, control.base) - math.log(b, control.base)) <= 0.51 * control.step
+    return abs(a - b) <= 0.51 * control.step
+
+
+def from_browser(control) -> bool:
+    """Whether the control's current change came from the page (a drag, a typed value) rather than from
+    Python code: ipywidgets holds a property lock while it applies a state sent by the frontend.
+    """
+    return bool(getattr(control, "_property_lock", None))
 
 
 class Job:
@@ -61,43 +102,40 @@ class Job:
 
 
 class LiveWidget:
-    """Shared GUI machinery: status line, progress bar, error output, live figure, latest-wins jobs.
+    """Shared GUI machinery: status line, progress bar, error output, live panels, latest-wins jobs.
 
     Every widget exposes, so it can be driven and tested without a browser:
 
     * ``controls``: name -> ipywidget (set ``controls["eta"].value`` and the widget re-runs),
     * ``model``: the frontend-free model it computes with (:mod:`eostutor.widgets.model`),
-    * ``figure``: the matplotlib Figure, built once; updates move the artists' data in place,
+    * ``panels``: name -> :class:`~eostutor.widgets.panels.Panel` (bqplot figures, drawn in the browser;
+      their marks hold the data, so tests read them),
     * ``run``: the latest finished run (``None`` before the first),
     * ``status`` (an HTML line: "diverged at step k", "rejected: ...", timings), ``progress``, ``output``
       (an Output area where every exception raised in a callback is shown with its traceback),
     * ``widget``: the top-level container; ``display()`` and ``_ipython_display_`` show it,
     * ``wait(timeout)``: block until the background job (if any) is done.
 
-    Args:
-        figsize: Figure size in inches.
-        dpi: Resolution.
-        interactive: Force the ipympl canvas (True) or the PNG fallback (False); default from the backend.
     """
 
-    redraw_interval = 0.25  # seconds between redraws while a network run streams
+    redraw_interval = 0.2  # seconds between redraws while a network run streams
 
-    def __init__(self, figsize, dpi: int = 80, interactive: bool | None = None):
+    def __init__(self):
         w = _widgets()
         self.controls: dict[str, object] = {}
         self.run: Run | None = None
         self.cancelled: collections.deque[Run] = collections.deque(maxlen=20)
         self.status = w.HTML(value="")
         self.progress = w.FloatProgress(value=0.0, min=0.0, max=1.0, description="",
-                                        layout=w.Layout(width="260px", visibility="hidden"))
+                                        layout=w.Layout(width="200px", display="none"))
         self.output = w.Output(layout=w.Layout(max_height="240px", overflow="auto"))
-        self.live = LiveFigure(figsize, dpi, interactive)
-        self.figure = self.live.figure
+        self.panels: dict[str, object] = {}
+        self._exact: dict[str, float | None] = {}
         self.jobs = LatestWins()
         self._draw_lock = threading.RLock()
         self._last_draw = 0.0
         self.last_update_seconds = math.nan
-        #: Seconds spent in the last update: "model" (training), "artists" (set_data), "render" (draw + send).
+        #: Seconds spent in the last update: "model" (training), "draw" (updating the marks, sending the data).
         self.timings: dict[str, float] = {}
         self.widget = None  # set by subclasses
 
@@ -126,6 +164,83 @@ class LiveWidget:
                     self._progress(None)
 
         return self.jobs.submit(run_job, background)
+
+    def _observe(self, name: str, fn: Callable[..., None]) -> None:
+        """Call ``fn(browser=...)`` when control ``name`` changes (``browser``: the change came from the page,
+        see :func:`from_browser`); exceptions are shown in the widget.
+
+        A float slider in the page moves on a grid of steps: given 0.19 from Python (or typed), it shows the
+        nearest grid point and sends that back. Such an echo (within half a step of the exact value) is
+        ignored, and :meth:`value` keeps returning the exact value until the slider really moves.
+        """
+        control = self.controls[name]
+        if _float_slider(control):
+            self._exact[name] = float(control.value)
+
+        def on_change(change):
+            browser = from_browser(control)
+            if _float_slider(control):
+                exact = self._exact.get(name)
+                if browser and exact is not None and _same_position(control, exact, float(change["new"])):
+                    return  # the page snapped our exact value to its grid: nothing changed
+                self._exact[name] = None if browser else float(change["new"])
+            fn(browser=browser)
+
+        control.observe(self._guard(on_change), names="value")
+
+    def value(self, name: str) -> float:
+        """A float slider's value: the exact value set from Python or typed, while the slider still shows it
+        (the page rounds it to its grid), else where the slider is.
+        """
+        control = self.controls[name]
+        exact = self._exact.get(name)
+        if exact is not None and _same_position(control, exact, float(control.value)):
+            return exact
+        return float(control.value)
+
+    def _typed(self, box: str, slider: str, what: str = "η") -> None:
+        """Check a value typed in text control ``box`` and move ``slider`` to it, or say what is wrong
+        (nothing raised, the last good picture kept).
+        """
+        text = self.controls[box].value.strip()
+        if text == f"{self.value(slider):.4g}":
+            return  # the box shows the slider's value (written by _show_value): nothing was typed
+        control = self.controls[slider]
+        log = isinstance(control, _widgets().FloatLogSlider)
+        lo, hi = (control.base**control.min, control.base**control.max) if log else (control.min, control.max)
+        try:
+            value = float(text)
+        except ValueError:
+            self._say(f"{what} = {text!r} is not a number; type e.g. {self.value(slider):.3g}", "bad")
+            return
+        if not math.isfinite(value) or (log and value <= 0):
+            self._say(f"{what} = {text} is not allowed: it must be a {'positive ' if log else ''}finite number", "bad")
+            return
+        if not lo * (1 - 1e-9) <= value <= hi * (1 + 1e-9):
+            self._say(f"{what} = {value:g} is outside this slider's range [{lo:.4g}, {hi:.4g}]; the picture shows "
+                      f"the last good value", "bad")
+            return
+        if not math.isclose(value, self.value(slider), rel_tol=1e-12):
+            control.value = value  # through the slider's observer, as an exact value from Python
+        else:
+            self._show_value(box, slider)
+
+    def _show_value(self, box: str, slider: str) -> None:
+        """Write the slider's (exact) value into its text box."""
+        text = f"{self.value(slider):.4g}"
+        if self.controls[box].value != text:
+            self.controls[box].value = text
+
+    @contextlib.contextmanager
+    def drawing(self, timing: str = "draw"):
+        """Hold the draw lock (one thread draws at a time) and time the update of the marks as
+        ``timings[timing]``.
+        """
+        start = time.perf_counter()
+        with self._draw_lock:
+            yield
+            self._last_draw = time.perf_counter()
+        self.timings[timing] = self._last_draw - start
 
     def throttled(self, force: bool) -> bool:
         """Whether a streaming redraw should be skipped (the last one was under ``redraw_interval`` ago)."""
@@ -175,9 +290,9 @@ class LiveWidget:
 
     def _progress(self, fraction: float | None) -> None:
         if fraction is None:
-            self.progress.layout.visibility = "hidden"
+            self.progress.layout.display = "none"
         else:
-            self.progress.layout.visibility = "visible"
+            self.progress.layout.display = ""
             self.progress.value = float(min(max(fraction, 0.0), 1.0))
 
     def wait(self, timeout: float | None = 60.0) -> bool:
@@ -185,26 +300,22 @@ class LiveWidget:
         return self.jobs.wait(timeout)
 
     def close(self) -> None:
-        """Stop any running job and close the figure and widgets (frees what the widget holds)."""
+        """Stop any running job and close the panels and widgets (frees what the widget holds)."""
         self.jobs.cancel()
         self.jobs.wait(5.0)
-        import matplotlib.pyplot as plt
-
-        plt.close(self.figure)
+        for panel in self.panels.values():
+            for mark in panel.figure.marks:
+                mark.close()
+            panel.figure.close()
         if self.widget is not None:
-            self.widget.close()
+            _close_tree(self.widget)  # not Widget.close_all(): that closes every widget of the kernel
         self.run = None
         self.cancelled.clear()
+        self.panels = {}
 
-    def _observe(self, name: str, callback) -> None:
-        self.controls[name].observe(self._guard(lambda change: callback()), names="value")
 
-    def _draw_now(self, draw: Callable[[], None]) -> None:
-        """Update artists (``draw``) and show them, under the draw lock, with timings."""
-        with self._draw_lock:
-            t0 = time.perf_counter()
-            draw()
-            t1 = time.perf_counter()
-            self.live.draw()
-            self._last_draw = time.perf_counter()
-            self.timings.update(artists=t1 - t0, render=self._last_draw - t1)
+def _close_tree(widget) -> None:
+    """Close a container and everything inside it."""
+    for child in getattr(widget, "children", ()):
+        _close_tree(child)
+    widget.close()

@@ -1,29 +1,30 @@
-"""FlatlandLab: two rules side by side from the same initialisation (default: NLS vs NLS-ub in Flatland)."""
+"""FlatlandLab: two rules from the same initialisation on shared axes (default: NLS vs NLS-ub in Flatland)."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from eostutor import plots, stepsizes
+from eostutor import stepsizes
 from eostutor._validate import check_choice, check_int, check_positive
 from eostutor.experiments import FLATLAND_SEED
 from eostutor.problems import Problem
 from eostutor.record import Run
-from eostutor.widgets.base import PANEL_TITLES, Job, LiveWidget, log_slider
-from eostutor.widgets.live import _widgets
+from eostutor.widgets import curves
+from eostutor.widgets.base import Job, LiveWidget, log_slider, typed_box
 from eostutor.widgets.model import ComparisonModel, divergence_message
+from eostutor.widgets.panels import RUN_COLORS, _widgets, legend_html
 
 __all__ = ["FlatlandLab"]
 
 
 class FlatlandLab(LiveWidget):
-    """Two rules side by side on a ReLU network with K-class MSE (default: NLS vs NLS-ub in Flatland).
+    """Two rules on a ReLU network with K-class MSE, from the same initialisation, on shared axes (default:
+    NLS vs NLS-ub in Flatland).
 
-    Columns = rules; rows = the panels of the paper's Figure 3 plus the step size: loss, sharpness (with
-    2/η_k and the 2/K floor), η·λ_max, step size (with η = K), layer gradient norms (hidden vs last bias)
-    and test accuracy. Each row shares its y-axis (limits spanning both runs) so the two runs compare at a
-    glance. Both runs stream (left then right) in a background thread; changing a control cancels them
-    ("latest wins").
+    Six panels, each with both runs in their two colours: the panels of the paper's Figure 3 plus the step
+    size: loss, sharpness (with the 2/K floor), test accuracy, η·λ_max, step size (with η = K) and the layer
+    gradient norms (hidden layers solid, last-layer bias dashed). Both runs stream (first, then second) in a
+    background thread; changing a control cancels them ("latest wins").
 
     Each side has a rule menu (every registered rule that can run on the problem) and an η slider for that
     rule's own η parameter: the step of constant GD (η = 8–9 is the most reliable route into Flatland for
@@ -40,17 +41,15 @@ class FlatlandLab(LiveWidget):
             constant GD).
         sharpness_every: λ_max measurement interval.
         background: Train in a background thread (default True).
-        interactive: See :class:`~eostutor.widgets.StepSizeExplorer`.
     """
 
-    ROWS = ("loss", "sharpness", "eta_sharpness", "step_size", "layer_grad_norms", "test_accuracy")
+    PANELS = ("loss", "sharpness", "test_accuracy", "eta_sharpness", "step_size", "layer_grad_norms")
     #: η of constant GD when no value is given (its step has no default).
     CONSTANT_ETA = 8.0
 
     def __init__(self, rules=("nls", "nls-ub"), *, num_steps: int = 300, seed: int | None = None,
-                 problem: Problem | None = None, eta=None, sharpness_every: int = 10, background: bool = True,
-                 interactive: bool | None = None):
-        super().__init__(figsize=(11, 13), interactive=interactive)
+                 problem: Problem | None = None, eta=None, sharpness_every: int = 10, background: bool = True):
+        super().__init__()
         w = _widgets()
         self.model = ComparisonModel(problem, sharpness_every)
         self.problem = self.model.problem
@@ -67,31 +66,39 @@ class FlatlandLab(LiveWidget):
             raise ValueError(f"eta must be one number or a pair, got {eta!r}")
         etas = [self._default_eta(r) if e is None else check_positive("eta", float(e)) for r, e in zip(rules, etas)]
         self.controls = {
-            "rule_a": w.Dropdown(options=options, value=rules[0], description="left"),
-            "eta_a": log_slider(etas[0], 1e-2, 1e2),
-            "rule_b": w.Dropdown(options=options, value=rules[1], description="right"),
-            "eta_b": log_slider(etas[1], 1e-2, 1e2),
+            "rule_a": w.Dropdown(options=options, value=rules[0], description="first"),
+            "eta_a": log_slider(etas[0], 1e-2, 1e2, width="300px", readout=False),
+            "eta_a_text": typed_box(etas[0]),
+            "rule_b": w.Dropdown(options=options, value=rules[1], description="second"),
+            "eta_b": log_slider(etas[1], 1e-2, 1e2, width="300px", readout=False),
+            "eta_b_text": typed_box(etas[1]),
             "num_steps": w.IntSlider(value=num_steps, min=10, max=3000, step=10, description="steps",
                                      continuous_update=False),
             "seed": w.BoundedIntText(value=seed, min=0, max=10_000, description="seed",
                                      layout=w.Layout(width="170px")),
         }
         self.runs: list[Run | None] = [None, None]
-        self._ylims: dict = {}
         self._holding = False
-        fig = self.figure
-        axs = fig.subplots(len(self.ROWS), 2, sharex="col", sharey="row")
-        self.axes = {(row, col): axs[i, col] for i, row in enumerate(self.ROWS) for col in range(2)}
+        self.panels = {name: curves.make_panel(name, 310, 220) for name in self.PANELS}
+        self.legends = {name: w.HTML(layout=w.Layout(width="310px", min_height="22px")) for name in self.PANELS}
+        self.runs_legend = w.HTML()
         c = self.controls
-        self.widget = w.VBox([w.HBox([w.VBox([c["rule_a"], c["eta_a"]]), w.VBox([c["rule_b"], c["eta_b"]])]),
+        grid = w.GridBox([w.VBox([self.panels[n].figure, self.legends[n]]) for n in self.PANELS],
+                         layout=w.Layout(grid_template_columns="repeat(3, 310px)", grid_gap="2px 4px"))
+        self.widget = w.VBox([w.HBox([w.VBox([c["rule_a"], w.HBox([c["eta_a"], c["eta_a_text"]])]),
+                                      w.VBox([c["rule_b"], w.HBox([c["eta_b"], c["eta_b_text"]])])]),
                               w.HBox([c["num_steps"], c["seed"]]),
-                              w.HBox([self.progress, self.status]), self.live.view, self.output])
+                              w.HBox([self.progress, self.status]), self.runs_legend, grid, self.output],
+                             layout=w.Layout(max_width="960px"))
         for name in ("num_steps", "seed"):
             self._observe(name, self.update)
         for side in ("a", "b"):
-            self._observe(f"rule_{side}", lambda side=side: self._on_rule(side))
+            self._observe(f"rule_{side}", lambda side=side, browser=False: self._on_rule(side))
             # η re-runs only when that side's rule uses it
-            self._observe(f"eta_{side}", lambda side=side: self.update() if self._uses_eta(side) else None)
+            self._observe(f"eta_{side}",
+                          lambda side=side, browser=False: self.update() if self._uses_eta(side) else None)
+            self._observe(f"eta_{side}_text",
+                          lambda side=side, browser=False: self._typed(f"eta_{side}_text", f"eta_{side}"))
         self._guard(self.update)()
 
     def __repr__(self) -> str:
@@ -106,7 +113,7 @@ class FlatlandLab(LiveWidget):
         return not self._holding and stepsizes.RULES[self.controls[f"rule_{side}"].value].eta_param is not None
 
     def _eta(self, side: str) -> float:
-        return float(f"{float(self.controls[f'eta_{side}'].value):.3g}")  # log-slider values: 3 digits
+        return self.value(f"eta_{side}")
 
     def _on_rule(self, side: str) -> None:
         self._holding = True
@@ -116,13 +123,15 @@ class FlatlandLab(LiveWidget):
             self._holding = False
         self.update()
 
-    def update(self) -> None:
+    def update(self, browser: bool = False) -> None:
         """Re-run both rules with the current controls (cancels a running pair)."""
         self._clear_output()
         for side in ("a", "b"):
             rule = self.controls[f"rule_{side}"].value
-            self.controls[f"eta_{side}"].disabled = stepsizes.RULES[rule].eta_param is None
+            unused = stepsizes.RULES[rule].eta_param is None
+            self.controls[f"eta_{side}"].disabled = self.controls[f"eta_{side}_text"].disabled = unused
             self.controls[f"eta_{side}"].description = stepsizes.eta_symbol(rule) or "η (unused)"
+            self._show_value(f"eta_{side}_text", f"eta_{side}")
         specs = [(self.controls[f"rule_{side}"].value, self._eta(side)) for side in ("a", "b")]
         num_steps = int(self.controls["num_steps"].value)
         seed = int(self.controls["seed"].value)
@@ -132,7 +141,6 @@ class FlatlandLab(LiveWidget):
 
     def _job(self, job: Job, specs, num_steps: int, seed: int) -> None:
         self.runs = [None, None]
-        self._ylims = {}
         for col, (name, eta) in enumerate(specs):
             label = self.model.label(name, eta)
 
@@ -160,23 +168,23 @@ class FlatlandLab(LiveWidget):
         self._say("; ".join(parts), "warn" if any(r.diverged for r in self.runs) else "ok")
 
     def _draw_column(self, col: int, run: Run, force: bool) -> None:
+        """Draw run ``col`` (0 or 1) with the other one (if finished) into every panel."""
         if self.throttled(force):
             return
-
-        def draw():
-            for row in self.ROWS:
-                ax = self.axes[(row, col)]
-                plots.DASHBOARD_PANELS[row](run, ax=ax, title=run.label if row == "loss" else PANEL_TITLES.get(row))
-                ax.set_xlim(0, int(self.controls["num_steps"].value))
-                # the row shares its y-axis: limits spanning both columns of this pair, not the last drawn
-                self._ylims[(row, col)] = ax.get_ylim()
-                lims = [v for (r, _), v in self._ylims.items() if r == row]
-                lo, hi = min(v[0] for v in lims), max(v[1] for v in lims)
-                if np.isfinite(lo) and np.isfinite(hi) and hi > lo:
-                    ax.set_ylim(lo, hi)
-                if col == 1:
-                    ax.set_ylabel("")
-                if row != self.ROWS[-1]:
-                    ax.set_xlabel("")
-
-        self._draw_now(draw)
+        runs = [(r, i) for i, r in enumerate(self.runs) if r is not None and i != col] + [(run, col)]
+        n = float(int(self.controls["num_steps"].value))
+        with self.drawing():
+            for name, panel in self.panels.items():
+                legend, values = [], []
+                with panel.frame():
+                    for r, i in sorted(runs, key=lambda item: item[1]):
+                        values += curves.DRAW[name](panel, r, f"run{i}", RUN_COLORS[i], main=i == 0,
+                                                    legend=legend if i == 0 else None, thresholds=False)
+                    if panel.xlim != (0.0, n):
+                        panel.set_limits(x=(0.0, n))
+                    panel.fit_y(values)
+                value = legend_html(legend)
+                if self.legends[name].value != value:
+                    self.legends[name].value = value
+            labels = [self.model.label(self.controls[f"rule_{s}"].value, self._eta(s)) for s in ("a", "b")]
+            self.runs_legend.value = legend_html([(label, RUN_COLORS[i], "-") for i, label in enumerate(labels)])

@@ -47,6 +47,8 @@ class Preset:
         extent: Plot box of the loss landscape for 2-D toys (``None`` for networks).
         description: One line for the help text.
         sharpness_every: Sharpness measurement interval for networks (toys: exact at every step).
+        eta_range: The η slider's range, around the interesting thresholds.
+        marks: Step sizes worth marking next to the slider besides 2/λ_max(w₀), as (η, what happens there).
     """
 
     name: str
@@ -56,6 +58,8 @@ class Preset:
     extent: tuple | None = None
     description: str = ""
     sharpness_every: int = 10
+    eta_range: tuple[float, float] = (1e-3, 1e2)
+    marks: tuple = ()
 
 
 def _digits_mlp(activation: str = "tanh", n_train: int = 500) -> MLPProblem:
@@ -66,13 +70,17 @@ def _digits_mlp(activation: str = "tanh", n_train: int = 500) -> MLPProblem:
 #: The problems offered by the widgets' menus.
 PRESETS: dict[str, Preset] = {
     "quadratic": Preset("quadratic", lambda: Quadratic([1.0, 10.0]), 0.15, 200, (-2.0, 2.0, -1.0, 1.0),
-                        "½wᵀAw with λ = 1, 10: stable iff η < 2/10 = 0.2"),
+                        "½wᵀAw with λ = 1, 10: stable iff η < 2/10 = 0.2", eta_range=(0.01, 0.5),
+                        marks=((2.0, "η > 2/λ_min = 2: every direction diverges"),)),
     "minimalist": Preset("minimalist", Minimalist, 0.25, 1000, (1.0, 3.0, -0.8, 1.1),
-                         "¼(x²y² − 1)²: GD drifts along the valley until λ_max ≈ 2/η"),
+                         "¼(x²y² − 1)²: GD drifts along the valley until λ_max ≈ 2/η", eta_range=(0.02, 1.5),
+                         marks=((1.0, "η > 1: no stable minimum"),)),
     "scalar-net": Preset("scalar-net", lambda: ScalarNet(depth=2), 0.8, 500, (0.2, 1.8, 0.2, 1.8),
-                         "½(w₁w₂ − 1)²: a two-layer scalar network"),
+                         "½(w₁w₂ − 1)²: a two-layer scalar network", eta_range=(0.05, 1.5),
+                         marks=((1.0, "η > 1: no stable minimum"),)),
     "mlp-digits": Preset("mlp-digits", lambda: _digits_mlp("tanh"), 2.0, 300, None,
-                         "2×32 tanh MLP, 500 digits, MSE (float32): progressive sharpening to 2/η"),
+                         "2×32 tanh MLP, 500 digits, MSE (float32): progressive sharpening to 2/η",
+                         eta_range=(0.1, 20.0)),
 }
 
 
@@ -105,6 +113,7 @@ class ExplorerSettings:
     seed: int = 0
     momentum: float = 0.0
     nesterov: bool = False
+    w0: tuple[float, ...] | None = None  # the start (default: the problem's initialisation with the seed)
 
 
 class ExplorerModel:
@@ -128,6 +137,7 @@ class ExplorerModel:
     def __init__(self, presets: dict[str, Preset] | None = None):
         self.presets = dict(PRESETS if presets is None else presets)
         self._problems: dict[str, Problem] = {}
+        self._start_sharpness: dict[tuple, float] = {}
 
     def add_problem(self, problem: Problem, name: str = "custom", eta: float = 0.1, num_steps: int = 300) -> str:
         """Offer a user's problem under ``name``; return the name."""
@@ -138,7 +148,9 @@ class ExplorerModel:
             w0 = problem.init(0).cpu().numpy()
             r = max(1.0, float(np.abs(w0).max()))
             extent = (-1.5 * r, 1.5 * r, -1.5 * r, 1.5 * r)
-        self.presets[name] = Preset(name, lambda: problem, eta, num_steps, extent, repr(problem))
+        eta = check_positive("eta", eta)
+        self.presets[name] = Preset(name, lambda: problem, eta, num_steps, extent, repr(problem),
+                                    eta_range=(eta / 30, eta * 30))
         self._problems[name] = problem
         return name
 
@@ -162,6 +174,30 @@ class ExplorerModel:
         problem = self.problem(settings.problem) if problem is None else problem
         return rule_for(settings.rule, settings.eta, problem.num_classes)
 
+    def start(self, settings: ExplorerSettings) -> torch.Tensor:
+        """The starting point w₀ of these settings (given, or the problem's initialisation with the seed)."""
+        problem = self.problem(settings.problem)
+        if settings.w0 is not None:
+            return problem.check_params(settings.w0, "w0")
+        return problem.init(check_int("seed", settings.seed, minimum=0))
+
+    def threshold(self, settings: ExplorerSettings) -> float:
+        """The η at which the start is at the edge: 2/λ_max(w₀) for plain GD, 2(1+β)/λ_max(w₀) with heavy-ball
+        momentum β, (2+2β)/((1+2β)λ_max(w₀)) with Nesterov (the η control's scale; λ_max computed once per
+        start). For the quadratic it is exact everywhere; elsewhere the sharpness moves as GD trains.
+
+        >>> ExplorerModel().threshold(ExplorerSettings("quadratic", momentum=0.5))
+        0.3
+        """
+        problem = self.problem(settings.problem)
+        key = (settings.problem, settings.seed if settings.w0 is None else tuple(settings.w0))
+        if key not in self._start_sharpness:
+            self._start_sharpness[key] = float(sharpness(problem, self.start(settings)).value)
+        beta = check_in_range("momentum", settings.momentum, 0.0, 1.0, high_inclusive=False)
+        factor = stepsizes.stability_threshold(1.0, momentum=beta, nesterov=bool(settings.nesterov) and beta > 0)
+        lam = self._start_sharpness[key]
+        return factor / lam if lam > 0 else math.inf
+
     def train(self, settings: ExplorerSettings, *, callback=None, callback_every: int = 10,
               should_stop=None) -> Run:
         """Train with these settings (the one loop: :func:`eostutor.training.train`)."""
@@ -171,13 +207,14 @@ class ExplorerModel:
         seed = check_int("seed", settings.seed, minimum=0)
         momentum = check_in_range("momentum", settings.momentum, 0.0, 1.0, high_inclusive=False)
         nesterov = bool(settings.nesterov) and momentum > 0
+        w0 = None if settings.w0 is None else problem.check_params(settings.w0, "w0")
         if problem.dim <= TINY_DIM:
-            run = train(problem, rule, num_steps, seed=seed, momentum=momentum, nesterov=nesterov,
+            run = train(problem, rule, num_steps, seed=seed, w0=w0, momentum=momentum, nesterov=nesterov,
                         should_stop=should_stop, callback=callback, callback_every=callback_every,
                         record_params=True)
             return with_exact_sharpness(problem, run)
         preset = self.presets[settings.problem]
-        return train(problem, rule, num_steps, seed=seed, momentum=momentum, nesterov=nesterov,
+        return train(problem, rule, num_steps, seed=seed, w0=w0, momentum=momentum, nesterov=nesterov,
                      sharpness_every=preset.sharpness_every, callback=callback, callback_every=callback_every,
                      should_stop=should_stop)
 

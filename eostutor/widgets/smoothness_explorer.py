@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
-from eostutor import plots
+import math
+
+import numpy as np
+
 from eostutor._validate import check_choice
 from eostutor.problems import TINY_DIM, Problem
 from eostutor.record import Run
+from eostutor.widgets import curves
 from eostutor.widgets.base import Job, LiveWidget
-from eostutor.widgets.live import _widgets
 from eostutor.widgets.model import PRESETS, SmoothnessModel
+from eostutor.widgets.panels import OKABE_ITO, REF_COLOR, RUN_COLORS, Panel, _widgets, legend_html
 
 __all__ = ["SmoothnessExplorer"]
 
@@ -28,13 +32,15 @@ class SmoothnessExplorer(LiveWidget):
         step_sizes: The s grid (default 40 log-spaced values in [1e-3, 10]).
         run: An existing run to inspect instead (must have ``params``; give its ``problem`` too).
         background: Train in a background thread (default: for networks).
-        interactive: See :class:`~eostutor.widgets.StepSizeExplorer`.
+
+    >>> sx = SmoothnessExplorer("quadratic", "constant", eta=0.05, num_steps=20)
+    >>> sx.controls["iterate"].value = 3; round(sx.inspection.sharpness, 6)
+    10.0
     """
 
     def __init__(self, problem: str | Problem = "mlp-digits", rule: str = "nls", *, num_steps: int = 100,
-                 eta: float | None = None, step_sizes=None, run: Run | None = None, background: bool | None = None,
-                 interactive: bool | None = None):
-        super().__init__(figsize=(11, 4.4), interactive=interactive)
+                 eta: float | None = None, step_sizes=None, run: Run | None = None, background: bool | None = None):
+        super().__init__()
         w = _widgets()
         if not isinstance(problem, Problem):
             problem = PRESETS[check_choice("problem", problem, PRESETS)].make()
@@ -43,14 +49,19 @@ class SmoothnessExplorer(LiveWidget):
         self.inspection = None
         self.controls = {
             "iterate": w.IntSlider(value=0, min=0, max=max(0, num_steps - 1), description="iterate k",
-                                   continuous_update=False, style={"description_width": "70px"},
-                                   layout=w.Layout(width="420px")),
+                                   style={"description_width": "70px"}, layout=w.Layout(width="470px")),
         }
-        fig = self.figure
-        gs = fig.add_gridspec(1, 2, width_ratios=[1.4, 1.0])
-        self.axes = {"smoothness": fig.add_subplot(gs[0, 0]), "loss": fig.add_subplot(gs[0, 1])}
-        self.widget = w.VBox([self.controls["iterate"], w.HBox([self.progress, self.status]), self.live.view,
-                              self.output])
+        s = self.model.step_sizes
+        self.panels = {
+            "smoothness": Panel("Smoothness along −g", "step along −g: s", "smoothness ratio", xlog=True, ylog=True,
+                                width=470, height=340, xlim=(float(s.min()), float(s.max()))),
+            "loss": curves.make_panel("loss", 420, 340),
+        }
+        self.legend = w.HTML(layout=w.Layout(width="470px"))
+        self.widget = w.VBox([self.controls["iterate"], w.HBox([self.progress, self.status]),
+                              w.HBox([w.VBox([self.panels["smoothness"].figure, self.legend]),
+                                      self.panels["loss"].figure]),
+                              self.output], layout=w.Layout(max_width="960px"))
         self._observe("iterate", self.select)
         if run is not None:
             if "params" not in run.arrays:
@@ -77,34 +88,54 @@ class SmoothnessExplorer(LiveWidget):
 
     def _set_run(self, run: Run) -> None:
         self.run = run
-        with self._draw_lock:
-            self.controls["iterate"].max = max(0, min(run.num_steps, len(run.params)) - 1)
-            self._guard(self.select)()
+        with self.drawing():
+            loss = self.panels["loss"]
+            with loss.frame():
+                curves.loss(loss, run, "run", RUN_COLORS[0])
+                loss.set_limits(x=(0.0, float(max(1, run.num_steps))))
+                loss.fit_y([run.loss])
+        self.controls["iterate"].max = max(0, min(run.num_steps, len(run.params)) - 1)
+        self._guard(self.select)()
 
-    def select(self) -> None:
+    def select(self, browser: bool = False) -> None:
         """Compute and draw the smoothness curve at the selected iterate."""
         if self.run is None:
             return
         self._clear_output()
-        run = self.run
-        ins = self.model.inspect(run, int(self.controls["iterate"].value))
+        ins = self.model.inspect(self.run, int(self.controls["iterate"].value))
         self.inspection = ins
         floor = float(self.problem.sharpness_floor)
-
-        def draw():
-            plots.segment_smoothness(ins.smoothness, ax=self.axes["smoothness"], eta=ins.eta,
-                                     sharpness=ins.sharpness, floor=floor or None,
-                                     title=f"Smoothness along −g at iterate k = {ins.k}")
-            ax = self.axes["loss"]
-            plots.loss(run, ax=ax, title=None, legend=False)
-            marker = plots.find(ax, "smoothness:iterate")
-            if marker is None:
-                marker = ax.axvline(ins.k, color=plots.OKABE_ITO["vermillion"], linewidth=1.6,
-                                    gid="smoothness:iterate")
-            marker.set_xdata([ins.k, ins.k])
-            ax.set_title(f"Training loss (iterate k = {ins.k} marked)", fontsize=plots.FONT["title"])
-
-        self._draw_now(draw)
+        res = ins.smoothness
+        s, r = res.step_sizes, res.smoothness
+        with self.drawing():
+            panel = self.panels["smoothness"]
+            panel.set_title(f"Smoothness along −g at iterate k = {ins.k}")
+            entries = [("‖∇f(w) − ∇f(w − s g)‖ / (s‖g‖)", RUN_COLORS[0], "-"),
+                       ("l(w, s): its running max", RUN_COLORS[0], "--"), ("1/s and 2/s", REF_COLOR, ":")]
+            with panel.frame():
+                panel.line("curve", s, r, color=RUN_COLORS[0], width=2.0)
+                panel.line("sup", s, res.segment_sup, color=RUN_COLORS[0], width=1.2, style="--", opacity=0.7)
+                panel.line("1/s", s, 1.0 / s, color=REF_COLOR, style=":", width=1.2)
+                panel.line("2/s", s, 2.0 / s, color=REF_COLOR, style=":", width=1.2)
+                values = [r, [ins.sharpness]]
+                xspan = panel.xlim
+                if math.isfinite(ins.sharpness):
+                    panel.hline("sharpness", ins.sharpness, xspan, color="black", style="--", width=1.5)
+                    entries.append((f"λ_max = {ins.sharpness:.3g}", "black", "--"))
+                if floor > 0:
+                    panel.hline("floor", floor, xspan, color=OKABE_ITO["reddish_purple"], style=":", width=2.0)
+                    entries.append((f"2/K = {floor:.3g}", OKABE_ITO["reddish_purple"], ":"))
+                    values.append([floor])
+                ok = np.isfinite(r) & (r > 0)
+                if ok.any():
+                    lo, hi = float(np.min(r[ok])), float(np.max([*r[ok], ins.sharpness, floor]))
+                    values.append([lo / 3.0, hi * 2.0])
+                lim = panel.fit_y(values)
+                if lim is not None and math.isfinite(ins.eta):
+                    panel.vline("eta", ins.eta, lim, color=OKABE_ITO["vermillion"], width=2.0)
+                    entries.append((f"accepted η_k = {ins.eta:.3g}", OKABE_ITO["vermillion"], "-"))
+            self.legend.value = legend_html(entries)
+            self.panels["loss"].cursor(ins.k, color=OKABE_ITO["vermillion"])
         self._say(f"k = {ins.k}: η_k = {ins.eta:.3g}, λ_max = {ins.sharpness:.3g}, η_k·λ_max = "
                   f"{ins.eta * ins.sharpness:.3g}, η_k·l(w, η_k) = {ins.eta * ins.l_eta:.3g} "
                   f"({'large' if ins.large else 'small'} step)", "ok")
