@@ -30,7 +30,7 @@ test: setup
 	@status=0; \
 	$(PY) -m pytest || status=1; \
 	if ls notebooks/*.ipynb >/dev/null 2>&1; then \
-	  EOSTUTOR_FAST=1 OMP_NUM_THREADS=1 $(PY) -m pytest --nbval-lax --nbval-current-env notebooks/*.ipynb \
+	  EOSTUTOR_FAST=1 EOSTUTOR_SUITE=1 OMP_NUM_THREADS=1 $(PY) -m pytest --nbval-lax --nbval-current-env notebooks/*.ipynb \
 	    || status=1; \
 	else \
 	  echo "make test: no notebooks in notebooks/ yet, nothing to run with nbval"; \

@@ -127,7 +127,7 @@ def lab(sync_playwright, artifacts, tmp_path_factory):
         root,
         work / "jupyter",
         artifacts / "jupyterlab.log",
-        env={"EOSTUTOR_FAST": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"},
+        env={"EOSTUTOR_FAST": "1", "EOSTUTOR_SUITE": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"},
         startup_timeout=SERVER_START_TIMEOUT,
     )
     with server:

@@ -520,3 +520,23 @@ def test_axis_limits_follow_the_data_after_big_changes(explorer):
     loss = explorer.run.loss[explorer.run.loss > 0]
     assert lo <= max(loss.min(), hi * 1e-12) and loss.max() <= hi  # the run, or 12 decades of it
     assert hi < 1e3  # not stuck at the diverged run's range
+
+
+def test_flatland_lab_init_scale_and_seed_survey():
+    net = _tiny_net("relu")
+    lab = FlatlandLab(num_steps=20, problem=net, sharpness_every=5, background=False)
+    try:
+        first = lab.runs[0]
+        lab.controls["init_scale"].value = 2.0
+        w0 = lab.model.start(lab.controls["seed"].value, 2.0)
+        assert lab.runs[0] is not first and lab.runs[0].settings.w0_given
+        weight = net.layer_slices["layer0.weight"]
+        np.testing.assert_allclose(w0[weight].numpy(), 2 * net.init(lab.controls["seed"].value)[weight].numpy())
+        lab.controls["n_seeds"].value = 3
+        lab.controls["survey"].click()
+        result = lab.survey_result
+        assert set(result) == {"NLS", "NLS-ub"} and all(r["seeds"] == 3 for r in result.values())
+        assert all(0 <= r["flatland"] <= 3 for r in result.values())
+        assert "of 3" in lab.survey_table.value and "in Flatland" in lab.survey_table.value
+    finally:
+        lab.close()

@@ -1,14 +1,22 @@
 """Self-checks for the course's exercises.
 
 The exercises are data: one file per notebook (``eostutor/exercises/n01.toml``, ...) with one
-``[[exercise]]`` table each. Fields: ``id`` ("NN.name", NN the notebook), ``kind`` ("number" or "choice"),
-``prompt``, ``answer`` (a number, or the letter of the right option), ``options`` (the letters, for
-choices), ``rtol``/``atol`` (tolerances, for numbers; default rtol 0.02), ``hints`` (revealed one per wrong
-attempt, mildest first), ``solution`` (worked out, shown only on request) and ``mistakes`` (a typical wrong
-answer -> feedback that names the misconception without giving the answer away). Exercises whose check
-needs code are registered from Python with :func:`register`. In a notebook::
+``[[exercise]]`` table each. Fields: ``id`` ("NN.name", NN the notebook), ``kind`` (one of :data:`KINDS`),
+``prompt``, ``hints`` (revealed one per wrong attempt, mildest first), ``solution`` (worked out, shown only
+on request), and by kind:
 
-    answer = None          # replace None by your answer
+* ``"number"``: ``answer``, ``rtol``/``atol`` (default rtol 0.02), ``mistakes`` (a typical wrong answer ->
+  feedback that names the misconception without giving the answer away);
+* ``"choice"``: ``answer`` (the letter), ``options`` (the letters), ``mistakes``;
+* ``"plot"``: read off a figure: a number (``answer``, ``rtol``) or a choice (``answer``, ``options``);
+* ``"code"``: ``check``, the name of a check in :mod:`eostutor.exercises.checks` that runs the learner's
+  function on fixed cases against the library;
+* ``"explain"``: ``model_answer`` (shown once the learner has written one) and ``key_ideas`` (phrases, with
+  alternatives separated by "|", that a good answer mentions: the ones missing are named, nothing is graded).
+
+In a notebook::
+
+    answer = None          # replace None by your answer (a number, a letter, a function, or your words)
     eos.exercises.check("01.threshold", answer)
 
 ``check`` says "correct" or gives the next hint; it never shows the answer. ``solution(id)`` prints the
@@ -22,7 +30,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["Exercise", "CheckResult", "register", "check", "hint", "solution", "numeric", "choice",
+__all__ = ["Exercise", "CheckResult", "register", "check", "hint", "solution", "numeric", "choice", "explained",
            "EXERCISES", "catalog", "KINDS"]
 
 #: The kinds of exercise.
@@ -53,6 +61,7 @@ class Exercise:
     solution: str = ""
     kind: str = "number"
     attempts: int = field(default=0, compare=False)
+    model_answer: str = ""  # explain-in-words exercises: shown once the learner has written an answer
 
     @property
     def notebook(self) -> str:
@@ -72,12 +81,15 @@ class CheckResult:
     correct: bool
     message: str
     answered: bool = True
+    graded: bool = True  # False for explain-in-words: compared with a model answer, not graded
 
     def __bool__(self) -> bool:
         return self.correct
 
     @property
     def _mark(self) -> str:
+        if not self.graded and self.answered:
+            return "✎"
         return "✔" if self.correct else ("✘" if self.answered else "…")
 
     def __repr__(self) -> str:
@@ -86,7 +98,7 @@ class CheckResult:
     def _repr_html_(self) -> str:
         import html
 
-        colour = "#009E73" if self.correct else ("#D55E00" if self.answered else "#999999")
+        colour = "#009E73" if self.correct else ("#D55E00" if self.answered and self.graded else "#999999")
         mark = self._mark
         return (f'<div style="border-left: 4px solid {colour}; padding: 4px 8px;">'
                 f"<b>{mark} {html.escape(self.exercise_id)}</b>: {html.escape(self.message)}</div>")
@@ -133,6 +145,9 @@ def check(exercise_id: str, answer: Any) -> CheckResult:
     if answer is None or answer is Ellipsis:
         return CheckResult(exercise_id, False, "Not answered yet: replace None by your answer and rerun.",
                            answered=False)
+    if ex.kind == "explain":
+        written, feedback = ex.grader(answer)
+        return CheckResult(exercise_id, False, feedback, answered=written, graded=False)
     try:
         correct, feedback = ex.grader(answer)
     except (TypeError, ValueError) as err:
@@ -211,6 +226,30 @@ def choice(correct: str, options: Sequence[str], *, feedback: dict[str, str] | N
     return grade
 
 
+def explained(model_answer: str, key_ideas: Sequence[str] = (), min_words: int = 8
+              ) -> Callable[[Any], tuple[bool, str]]:
+    """For an explain-in-words answer: once it has at least ``min_words`` words, the model answer to
+    compare with and the key ideas it does not mention (each idea: alternatives separated by "|").
+
+    >>> grade = explained("Because ηλ > 2.", ["2/η|two over eta", "overshoot"])
+    >>> grade("too short")[0], grade("the step overshoots the minimum every time so it grows")[1]
+    (False, 'Compare with a model answer: Because ηλ > 2. (Ideas a model answer has that yours does not name: 2/η.)')
+    """
+
+    def grade(answer):
+        text = str(answer).strip()
+        if len(text.split()) < min_words:
+            return False, (f"Write a few sentences in your own words first (at least {min_words} words), then "
+                           "compare them with a model answer.")
+        low = text.lower()
+        missing = [idea.split("|")[0] for idea in key_ideas
+                   if not any(alt.strip().lower() in low for alt in idea.split("|"))]
+        note = f" (Ideas a model answer has that yours does not name: {'; '.join(missing)}.)" if missing else ""
+        return True, f"Compare with a model answer: {model_answer}{note}"
+
+    return grade
+
+
 def _from_table(table: dict, source: str) -> Exercise:
     """An Exercise from one ``[[exercise]]`` table of a notebook's file."""
     try:
@@ -221,10 +260,22 @@ def _from_table(table: dict, source: str) -> Exercise:
                              mistakes={float(k): v for k, v in mistakes.items()})
         elif kind == "choice":
             grader = choice(table["answer"], table["options"], feedback=mistakes)
+        elif kind == "plot":
+            if "options" in table:
+                grader = choice(table["answer"], table["options"], feedback=mistakes)
+            else:
+                grader = numeric(float(table["answer"]), rtol=table.get("rtol", 0.02), atol=table.get("atol", 0.0),
+                                 mistakes={float(k): v for k, v in mistakes.items()})
+        elif kind == "code":
+            from eostutor.exercises.checks import CHECKS
+
+            grader = CHECKS[table["check"]]
+        elif kind == "explain":
+            grader = explained(table["model_answer"], table.get("key_ideas", ()))
         else:
-            raise ValueError(f"kind {kind!r} needs a grader in code: register it from Python")
+            raise ValueError(f"unknown kind {kind!r}; choose one of {', '.join(KINDS)}")
         return Exercise(id=table["id"], prompt=table["prompt"], grader=grader, hints=tuple(table.get("hints", ())),
-                        solution=table.get("solution", ""), kind=kind)
+                        solution=table.get("solution", ""), kind=kind, model_answer=table.get("model_answer", ""))
     except (KeyError, TypeError, ValueError) as err:
         raise ValueError(f"{source}: bad exercise {table.get('id', '?')!r}: {err!r}") from None
 

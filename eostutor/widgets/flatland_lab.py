@@ -29,7 +29,10 @@ class FlatlandLab(LiveWidget):
     Each side has a rule menu (every registered rule that can run on the problem) and an η slider for that
     rule's own η parameter: the step of constant GD (η = 8–9 is the most reliable route into Flatland for
     K = 10), the first step η₀ of the line searches, the cap of NLS-ub (default K). Choosing a rule moves
-    its slider to the rule's default; rules that choose every step themselves disable it.
+    its slider to the rule's default; rules that choose every step themselves disable it. The *init scale*
+    multiplies every initial weight matrix (1: PyTorch's default). One seed is an anecdote: *run n seeds*
+    trains both rules on seeds seed, seed + 1, … and reports on how many each entered Flatland
+    (:func:`eostutor.experiments.flatland_signature`).
 
     Args:
         rules: The two rule names (default ("nls", "nls-ub")).
@@ -40,6 +43,7 @@ class FlatlandLab(LiveWidget):
         eta: The η controls, one number for both sides or a pair (default: each rule's own default, 8 for
             constant GD).
         sharpness_every: λ_max measurement interval.
+        init_scale: Initial multiplier of the weight matrices.
         background: Train in a background thread (default True).
     """
 
@@ -48,7 +52,8 @@ class FlatlandLab(LiveWidget):
     CONSTANT_ETA = 8.0
 
     def __init__(self, rules=("nls", "nls-ub"), *, num_steps: int = 300, seed: int | None = None,
-                 problem: Problem | None = None, eta=None, sharpness_every: int = 10, background: bool = True):
+                 problem: Problem | None = None, eta=None, sharpness_every: int = 10, init_scale: float = 1.0,
+                 background: bool = True):
         super().__init__()
         w = _widgets()
         self.model = ComparisonModel(problem, sharpness_every)
@@ -76,7 +81,15 @@ class FlatlandLab(LiveWidget):
                                      continuous_update=False),
             "seed": w.BoundedIntText(value=seed, min=0, max=10_000, description="seed",
                                      layout=w.Layout(width="170px")),
+            "init_scale": log_slider(check_positive("init_scale", init_scale), 0.25, 4.0, "init scale", steps=80,
+                                     width="300px", continuous=False),
+            "n_seeds": w.BoundedIntText(value=5, min=2, max=50, description="n", style={"description_width": "16px"},
+                                        layout=w.Layout(width="90px")),
+            "survey": w.Button(description="run n seeds", icon="list", layout=w.Layout(width="120px"),
+                               tooltip="both rules on seeds seed, seed + 1, …: on how many does each enter Flatland?"),
         }
+        self.survey_result: dict | None = None
+        self.survey_table = w.HTML()
         self.runs: list[Run | None] = [None, None]
         self._holding = False
         self.panels = {name: curves.make_panel(name, 310, 220) for name in self.PANELS}
@@ -87,11 +100,13 @@ class FlatlandLab(LiveWidget):
                          layout=w.Layout(grid_template_columns="repeat(3, 310px)", grid_gap="2px 4px"))
         self.widget = w.VBox([w.HBox([w.VBox([c["rule_a"], w.HBox([c["eta_a"], c["eta_a_text"]])]),
                                       w.VBox([c["rule_b"], w.HBox([c["eta_b"], c["eta_b_text"]])])]),
-                              w.HBox([c["num_steps"], c["seed"]]),
+                              w.HBox([c["num_steps"], c["seed"], c["init_scale"]]),
+                              w.HBox([c["survey"], c["n_seeds"], self.survey_table]),
                               w.HBox([self.progress, self.status]), self.runs_legend, grid, self.output],
                              layout=w.Layout(max_width="960px"))
-        for name in ("num_steps", "seed"):
+        for name in ("num_steps", "seed", "init_scale"):
             self._observe(name, self.update)
+        c["survey"].on_click(self._guard(lambda _b: self.survey()))
         for side in ("a", "b"):
             self._observe(f"rule_{side}", lambda side=side, browser=False: self._on_rule(side))
             # η re-runs only when that side's rule uses it
@@ -150,7 +165,8 @@ class FlatlandLab(LiveWidget):
                 if not job.stale():
                     self._draw_column(col, partial, force=False)
 
-            run = self.model.train(name, eta, num_steps, seed, callback=on_partial, should_stop=job.stale)
+            run = self.model.train(name, eta, num_steps, seed, init_scale=self.value("init_scale"),
+                                   callback=on_partial, should_stop=job.stale)
             if job.superseded(run):
                 return
             self.runs[col] = run
@@ -166,6 +182,27 @@ class FlatlandLab(LiveWidget):
             extra = f", test acc. {acc[-1]:.2f}" if acc.size else ""
             parts.append(f"{r.label}: final loss {s['final_loss']:.3g}, λ_max {s['final_sharpness']:.3g}{extra}")
         self._say("; ".join(parts), "warn" if any(r.diverged for r in self.runs) else "ok")
+
+    def survey(self) -> None:
+        """Both rules on n seeds (from the seed control on): how many entered Flatland (in the background)."""
+        specs = [(self.controls[f"rule_{side}"].value, self._eta(side)) for side in ("a", "b")]
+        seed, n = int(self.controls["seed"].value), int(self.controls["n_seeds"].value)
+        num_steps, scale = int(self.controls["num_steps"].value), self.value("init_scale")
+        seeds = list(range(seed, seed + n))
+
+        def work(job: Job) -> None:
+            def progress(done, total):
+                job.progress(done / total, f"run {done} of {total}")
+
+            result = self.model.survey(specs, num_steps, seeds, init_scale=scale, should_stop=job.stale,
+                                       callback=progress)
+            if job.stale():
+                return
+            self.survey_result = result
+            self.survey_table.value = _survey_html(result, seeds, num_steps)
+            self._say(f"{len(specs) * n} runs on seeds {seeds[0]}–{seeds[-1]} done", "ok")
+
+        self.submit(work, background=self.background, message=f"training both rules on {n} seeds …")
 
     def _draw_column(self, col: int, run: Run, force: bool) -> None:
         """Draw run ``col`` (0 or 1) with the other one (if finished) into every panel."""
@@ -188,3 +225,17 @@ class FlatlandLab(LiveWidget):
                     self.legends[name].value = value
             labels = [self.model.label(self.controls[f"rule_{s}"].value, self._eta(s)) for s in ("a", "b")]
             self.runs_legend.value = legend_html([(label, RUN_COLORS[i], "-") for i, label in enumerate(labels)])
+
+
+def _survey_html(result: dict, seeds, num_steps: int) -> str:
+    """The seed survey as a small table: rule, Flatland on k of n seeds, median final loss and accuracy."""
+    import html
+
+    rows = "".join(
+        f"<tr><td>{html.escape(label)}</td><td><b>{r['flatland']} of {r['seeds']}</b></td>"
+        f"<td>{r['median_final_loss']:.3g}</td><td>{r['median_test_accuracy']:.2f}</td>"
+        f"<td>{r['diverged']}</td></tr>" for label, r in result.items())
+    return ('<table style="font-size:12.5px; border-collapse:collapse" cellpadding="3">'
+            f"<tr><th>rule</th><th>in Flatland</th><th>median final loss</th><th>median test acc.</th>"
+            f"<th>diverged</th></tr>{rows}</table>"
+            f'<div style="font-size:11.5px; color:#555">seeds {seeds[0]}–{seeds[-1]}, {num_steps} steps each</div>')

@@ -326,11 +326,68 @@ class ComparisonModel:
         """Its legend label."""
         return stepsizes.rule_label(self.rule(name, eta))
 
-    def train(self, name: str, eta: float | None, num_steps: int, seed: int, *, callback=None,
-              should_stop=None) -> Run:
+    def start(self, seed: int, init_scale: float = 1.0) -> torch.Tensor:
+        """The initialisation of ``seed`` with every weight matrix multiplied by ``init_scale`` (biases
+        unchanged): 1 is the problem's own initialisation.
+
+        >>> model = ComparisonModel(sharpness_every=10)
+        >>> w1, w2 = model.start(0), model.start(0, init_scale=2.0)
+        >>> s = model.problem.layer_slices
+        >>> weight, bias = s["layer0.weight"], s["layer0.bias"]
+        >>> bool((w2[weight] == 2 * w1[weight]).all()), bool((w2[bias] == w1[bias]).all())
+        (True, True)
+        """
+        scale = check_positive("init_scale", init_scale)
+        w = self.problem.init(check_int("seed", seed, minimum=0))
+        if scale != 1.0:
+            w = w.clone()
+            for name, part in getattr(self.problem, "layer_slices", {}).items():
+                if name.endswith("weight"):
+                    w[part] *= scale
+        return w
+
+    def train(self, name: str, eta: float | None, num_steps: int, seed: int, *, init_scale: float = 1.0,
+              callback=None, should_stop=None) -> Run:
         """One side of the comparison."""
-        return train(self.problem, self.rule(name, eta), num_steps, seed=seed, sharpness_every=self.sharpness_every,
-                     callback=callback, callback_every=10, should_stop=should_stop)
+        w0 = self.start(seed, init_scale)
+        return train(self.problem, self.rule(name, eta), num_steps, seed=seed, w0=w0,
+                     sharpness_every=self.sharpness_every, callback=callback, callback_every=10,
+                     should_stop=should_stop)
+
+    def survey(self, specs, num_steps: int, seeds, *, init_scale: float = 1.0, callback=None,
+               should_stop=None) -> dict:
+        """Each rule of ``specs`` ((name, η) pairs) on every seed: on how many it entered Flatland
+        (:func:`eostutor.experiments.flatland_signature`), and the median final loss and test accuracy.
+
+        Returns:
+            label -> ``{"flatland": k, "seeds": n, "flatland_seeds": [...], "median_final_loss": ...,
+            "median_test_accuracy": ..., "diverged": d}``; ``callback(done, total)`` after each run.
+            Stops early (returning what it has) when ``should_stop()`` becomes true.
+        """
+        from eostutor.experiments import flatland_signature
+
+        seeds = [check_int("seed", s, minimum=0) for s in seeds]
+        out, total, done = {}, len(specs) * len(seeds), 0
+        for name, eta in specs:
+            label = self.label(name, eta)
+            flat, losses, accs, diverged = [], [], [], 0
+            for seed in seeds:
+                if should_stop is not None and should_stop():
+                    return out
+                run = self.train(name, eta, num_steps, seed, init_scale=init_scale)
+                sig = flatland_signature(run)
+                if sig["flatland"]:
+                    flat.append(seed)
+                diverged += bool(run.diverged)
+                losses.append(sig["final_loss"])
+                accs.append(sig["final_test_accuracy"])
+                done += 1
+                if callback is not None:
+                    callback(done, total)
+            out[label] = {"flatland": len(flat), "seeds": len(seeds), "flatland_seeds": flat, "diverged": diverged,
+                          "median_final_loss": float(np.nanmedian(losses)),
+                          "median_test_accuracy": float(np.nanmedian(accs))}
+        return out
 
 
 def divergence_message(run: Run, problem: Problem | None = None) -> str:
