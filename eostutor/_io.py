@@ -1,28 +1,72 @@
 """Writing files so that an interrupted write never destroys what was there before.
 
-Everything eostutor saves (runs, experiment summaries, figures) goes through :func:`atomic_write`: the new
-content is written to a temporary file in the same folder and moved over the target with ``os.replace``,
-which is atomic on POSIX and Windows. Interrupted (Ctrl-C, a crash, a full disk), the old file is intact
-and the temporary file is removed.
+Everything eostutor saves (runs, experiment summaries, figures) goes through these helpers:
+
+* :func:`atomic_write` / :func:`atomic_path`: one file. The new content is written to a temporary file in
+  the same folder and moved over the target with ``os.replace``, which is atomic on POSIX and Windows.
+  Interrupted (Ctrl-C, a crash, a full disk), the old file is intact and the temporary file is removed.
+* :func:`atomic_folder`: a whole folder (an experiment's runs, summary and figures). The files are written
+  into a temporary folder beside the target, which replaces the target only when everything is written.
+* :func:`atomic_files`: several files into an existing folder that may hold other things (``python -m
+  eostutor run --out .``): staged in a temporary subfolder, then moved in one by one, with Ctrl-C held back
+  for the few milliseconds of the moves.
+
+Temporary names start with a dot and end in ``.part``; they are removed on failure.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
-import tempfile
+import secrets
+import shutil
+import signal
+import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO
 
-__all__ = ["atomic_write", "atomic_path"]
+__all__ = ["atomic_write", "atomic_path", "atomic_folder", "atomic_files", "deferred_interrupt"]
+
+
+def _fresh(parent: Path, name: str, suffix: str) -> Path:
+    """A name beside ``parent / name`` that does not exist yet (created by the caller with O_EXCL / mkdir)."""
+    return parent / f".{name}.{secrets.token_hex(4)}{suffix}"
+
+
+@contextlib.contextmanager
+def deferred_interrupt() -> Iterator[None]:
+    """Hold back Ctrl-C (SIGINT) inside the block; a Ctrl-C that arrived meanwhile is raised on exit.
+
+    For short steps that must not be cut in half, such as moving finished files into place. Signals reach
+    only the main thread; anywhere else this does nothing.
+
+    >>> with deferred_interrupt():
+    ...     pass
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    received: list[int] = []
+    try:
+        previous = signal.signal(signal.SIGINT, lambda signum, frame: received.append(signum))
+    except ValueError:  # not the main interpreter
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous if previous is not None else signal.default_int_handler)
+    if received:
+        raise KeyboardInterrupt
 
 
 @contextlib.contextmanager
 def atomic_path(path) -> Iterator[Path]:
     """A temporary path beside ``path``; on normal exit it replaces ``path``, on any exception it is removed.
 
-    For writers that want a file name rather than a file object (``fig.savefig(tmp)``, ``np.savez``).
+    For writers that want a file name rather than a file object (``fig.savefig(tmp)``, ``np.savez``). The
+    temporary file is created with the usual permissions (the umask applies), so the result has them too.
 
     >>> import tempfile, os
     >>> target = os.path.join(tempfile.mkdtemp(), "note.txt")
@@ -33,9 +77,13 @@ def atomic_path(path) -> Iterator[Path]:
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
-    os.close(fd)
-    tmp = Path(name)
+    while True:
+        tmp = _fresh(path.parent, path.name, ".part")
+        try:
+            os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+            break
+        except FileExistsError:  # pragma: no cover (a 32-bit random clash)
+            continue
     try:
         yield tmp
         os.replace(tmp, path)
@@ -61,3 +109,97 @@ def atomic_write(path, write: Callable[[IO[bytes]], object]) -> Path:
             fh.flush()
             os.fsync(fh.fileno())
     return Path(path)
+
+
+def _new_folder(parent: Path, name: str, suffix: str) -> Path:
+    while True:
+        folder = _fresh(parent, name, suffix)
+        try:
+            folder.mkdir()  # the umask applies, unlike tempfile.mkdtemp's 0o700
+            return folder
+        except FileExistsError:  # pragma: no cover
+            continue
+
+
+@contextlib.contextmanager
+def atomic_folder(path) -> Iterator[Path]:
+    """An empty temporary folder beside ``path``; on normal exit it replaces the folder ``path`` as a whole,
+    on any exception (Ctrl-C included) it is removed and ``path`` is untouched.
+
+    The replacement is two renames (the old folder aside, the new one in) with Ctrl-C held back in between;
+    the old folder is then deleted. Callers decide whether ``path`` may be replaced (see
+    :func:`eostutor.experiments.base.check_result_folder`).
+
+    Raises:
+        ValueError: If ``path`` exists and is not a folder.
+
+    >>> import tempfile, os
+    >>> target = os.path.join(tempfile.mkdtemp(), "result")
+    >>> with atomic_folder(target) as tmp:
+    ...     _ = (tmp / "a.txt").write_text("new")
+    >>> sorted(os.listdir(target))
+    ['a.txt']
+    """
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise ValueError(f"{str(path)!r} is a file, not a folder")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = _new_folder(path.parent, path.name, ".part")
+    try:
+        yield tmp
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    with deferred_interrupt():
+        old = None
+        try:
+            if path.exists():
+                old = _fresh(path.parent, path.name, ".old")
+                os.rename(path, old)
+            os.rename(tmp, path)
+        except BaseException:
+            if old is not None and not path.exists():
+                os.rename(old, path)
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        if old is not None:
+            if old.is_symlink():  # `path` was a link to a folder: the link goes, its target stays
+                old.unlink()
+            else:
+                shutil.rmtree(old, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def atomic_files(folder) -> Iterator[Path]:
+    """An empty staging folder for files that go into ``folder`` (which may hold other files): on normal
+    exit every file written into it is moved into ``folder`` (replacing files of the same name), on any
+    exception nothing in ``folder`` changes.
+
+    If ``folder`` does not exist yet it is created whole, as with :func:`atomic_folder`.
+
+    Raises:
+        ValueError: If ``folder`` exists and is not a folder.
+
+    >>> import tempfile, os
+    >>> target = tempfile.mkdtemp()
+    >>> _ = open(os.path.join(target, "keep.txt"), "w").write("mine")
+    >>> with atomic_files(target) as tmp:
+    ...     _ = (tmp / "run.txt").write_text("new")
+    >>> sorted(os.listdir(target))
+    ['keep.txt', 'run.txt']
+    """
+    folder = Path(folder)
+    if not folder.exists():
+        with atomic_folder(folder) as tmp:
+            yield tmp
+        return
+    if not folder.is_dir():
+        raise ValueError(f"{str(folder)!r} is a file, not a folder")
+    tmp = _new_folder(folder, "eostutor", ".part")
+    try:
+        yield tmp
+        with deferred_interrupt():
+            for item in sorted(tmp.iterdir()):
+                os.replace(item, folder / item.name)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)

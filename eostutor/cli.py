@@ -3,7 +3,11 @@
 Subcommands: ``list`` (problems, datasets, rules, experiments), ``run`` (train any problem with any rule,
 save the run and a dashboard PNG), ``reproduce NAME`` (a headline experiment: PNGs, runs and a JSON
 summary) and ``figures OUTDIR`` (the gallery of every plot, for the README).
-Bad arguments print one clear line and exit with code 2.
+
+Bad arguments print one line and exit with code 2, and every argument (the output folder included) is
+checked before any training starts. Ctrl-C stops the whole command with exit code 130 and writes nothing:
+results are built in a temporary folder and moved into place only when complete, so earlier results in
+the output folder stay as they were.
 """
 
 from __future__ import annotations
@@ -15,6 +19,25 @@ import sys
 from pathlib import Path
 
 __all__ = ["main"]
+
+_DESCRIPTION = "Train, reproduce and draw the eostutor experiments without a notebook."
+_EPILOG = """\
+Examples:
+  python -m eostutor list
+  python -m eostutor run --problem quadratic -p "eigenvalues=[1.0, 10.0]" --eta 0.19 --steps 200
+  python -m eostutor reproduce eos --fast --out results
+  python -m eostutor figures notebooks/figures
+
+Exit codes: 0 done; 2 bad arguments (one line on stderr, checked before any training); 130 interrupted
+(Ctrl-C: nothing written, earlier results in the output folder are left as they were); 1 the results
+could not be written (a full disk: earlier results are left as they were)."""
+
+# Set by dedicated options, never through -p / -d: the CLI passes them itself.
+_RESERVED = {
+    "--problem-arg": {"dtype": "use --float32 (float64 is the default)",
+                      "dataset": "use --dataset and -d KEY=VALUE"},
+    "--dataset-arg": {"dtype": "use --float32 (float64 is the default)"},
+}
 
 
 class _Parser(argparse.ArgumentParser):
@@ -28,21 +51,22 @@ def _key_values(items, what):
         if "=" not in item:
             raise ValueError(f"{what} option {item!r} must look like key=value")
         key, raw = item.split("=", 1)
+        key = key.strip().replace("-", "_")
+        if not key.isidentifier():
+            raise ValueError(f"{what} option {item!r}: {key!r} is not an argument name")
+        if key in _RESERVED.get(what, {}):
+            raise ValueError(f"{what} {key}=... is not an option here: {_RESERVED[what][key]}")
         try:
             value = ast.literal_eval(raw)
-        except (ValueError, SyntaxError):
+        except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
             value = raw  # a bare word: keep it as a string
-        out[key.strip().replace("-", "_")] = value
+        out[key] = value
     return out
 
 
 def _build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="python -m eostutor", description=__doc__.split("\n\n")[0],
-                     formatter_class=argparse.RawDescriptionHelpFormatter,
-                     epilog="Examples:\n  python -m eostutor list\n"
-                            "  python -m eostutor run --problem quadratic --rule constant --eta 0.19 --steps 200\n"
-                            "  python -m eostutor reproduce eos --fast --out results\n"
-                            "  python -m eostutor figures notebooks/figures")
+    parser = _Parser(prog="python -m eostutor", description=_DESCRIPTION, epilog=_EPILOG,
+                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--threads", type=int, default=1,
                         help="torch CPU threads (default 1: fastest for these small problems)")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -50,13 +74,15 @@ def _build_parser() -> argparse.ArgumentParser:
     sub.add_parser("list", help="list problems, datasets, step-size rules and experiments")
 
     run = sub.add_parser("run", help="train one problem with one rule; save the run and a dashboard PNG",
+                         description="Train one problem with one step-size rule and save run.npz and "
+                                     "dashboard.png into the output folder (other files there are kept).",
                          formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    run.add_argument("--problem", default="quadratic", help="problem name (see `list`)")
+    run.add_argument("--problem", default="quadratic", help="problem name (see the list command)")
     run.add_argument("--dataset", default=None, help="dataset for data problems (e.g. digits)")
-    run.add_argument("--rule", default="constant", help="step-size rule name (see `list`)")
+    run.add_argument("--rule", default="constant", help="step-size rule name (see the list command)")
     run.add_argument("--eta", type=float, default=None,
                      help="the rule's step-size parameter: η for constant, η₀ for the line searches, the cap of nls-ub "
-                          "(see `list`)")
+                          "(see the list command)")
     run.add_argument("--steps", type=int, default=500, help="number of steps")
     run.add_argument("--seed", type=int, default=0, help="initialisation seed")
     run.add_argument("--sharpness-every", type=int, default=10, help="measure λ_max every k steps (0: never)")
@@ -72,8 +98,11 @@ def _build_parser() -> argparse.ArgumentParser:
     run.add_argument("--out", default="eostutor-run", help="output folder")
     run.add_argument("--progress", action="store_true", help="show a progress bar")
 
-    rep = sub.add_parser("reproduce", help="run a headline experiment and save its figures, runs and summary")
-    rep.add_argument("name", help="experiment name (see `list`)")
+    rep = sub.add_parser("reproduce", help="run a headline experiment and save its figures, runs and summary",
+                         description="Run a headline experiment and save its runs, summary.json and figures "
+                                     "into OUT/NAME, which is replaced as a whole once everything is written "
+                                     "(it must be new, empty or an earlier result).")
+    rep.add_argument("name", help="experiment name (see the list command)")
     rep.add_argument("--fast", action="store_true", help="a shortened version (seconds, for tests)")
     rep.add_argument("--out", default="eostutor-results", help="output folder (a subfolder per experiment)")
     rep.add_argument("--progress", action="store_true", help="show progress bars")
@@ -101,7 +130,28 @@ def _cmd_list() -> int:
     return 0
 
 
+def _check_run_args(args) -> None:
+    """The numbers of ``run``, checked before anything is built (the messages name the option)."""
+    from eostutor._validate import check_in_range, check_int, check_positive
+    from eostutor.training import MAX_STEPS
+
+    check_int("--steps", args.steps, minimum=1, maximum=MAX_STEPS)
+    check_int("--seed", args.seed, minimum=0, maximum=2**63 - 1)
+    check_int("--sharpness-every", args.sharpness_every, minimum=0)
+    check_in_range("--momentum", args.momentum, 0.0, 1.0, high_inclusive=False)
+    if args.eta is not None:
+        check_positive("--eta", args.eta)
+
+
 def _cmd_run(args) -> int:
+    from eostutor.experiments.base import check_writable_folder
+
+    _check_run_args(args)
+    out = check_writable_folder(args.out)
+    pkw = _key_values(args.problem_arg, "--problem-arg")
+    dkw = _key_values(args.dataset_arg, "--dataset-arg")
+    rkw = _key_values(args.rule_arg, "--rule-arg")
+
     import matplotlib
 
     matplotlib.use("Agg")
@@ -109,15 +159,13 @@ def _cmd_run(args) -> int:
     import torch
 
     from eostutor import plots
+    from eostutor._io import atomic_files
     from eostutor.datasets import make_dataset
     from eostutor.problems import PROBLEMS, make_problem
     from eostutor.stepsizes import make_rule
     from eostutor.training import train
 
     dtype = torch.float32 if args.float32 else torch.float64
-    pkw = _key_values(args.problem_arg, "--problem-arg")
-    dkw = _key_values(args.dataset_arg, "--dataset-arg")
-    rkw = _key_values(args.rule_arg, "--rule-arg")
     if args.problem in ("linear", "mlp"):
         pkw["dataset"] = make_dataset(args.dataset or "digits", dtype=dtype, **dkw)
         pkw["dtype"] = dtype
@@ -131,79 +179,105 @@ def _cmd_run(args) -> int:
     rule = make_rule(args.rule, eta=args.eta, **rkw)
     run = train(problem, rule, args.steps, seed=args.seed, sharpness_every=args.sharpness_every,
                 momentum=args.momentum, nesterov=args.nesterov, progress=args.progress)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    path = run.save(out / "run.npz")
-    fig, _ = plots.dashboard([run])
-    fig.savefig(out / "dashboard.png", dpi=110)
-    plt.close(fig)
+    if run.interrupted:  # Ctrl-C during training: nothing is written
+        raise KeyboardInterrupt
+    with atomic_files(out) as tmp:  # run.npz and dashboard.png replace earlier ones together, or not at all
+        run.save(tmp / "run.npz")
+        fig, _ = plots.dashboard([run])
+        fig.savefig(tmp / "dashboard.png", dpi=110)
+        plt.close(fig)
     s = run.summary()
     status = f"diverged at step {run.diverged_at}" if run.diverged else f"final loss {s['final_loss']:.4g}"
-    print(f"{run!r}: {status}; wrote {path} and {out / 'dashboard.png'}")
+    print(f"{run!r}: {status}; wrote {out / 'run.npz'} and {out / 'dashboard.png'}")
     return 0
 
 
 def _cmd_reproduce(args) -> int:
+    from eostutor._validate import check_choice
+    from eostutor.experiments import EXPERIMENTS
+    from eostutor.experiments.base import check_result_folder
+
+    check_choice("experiment", args.name, EXPERIMENTS)
+    out = check_result_folder(Path(args.out) / args.name)
+
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     from eostutor import plots
+    from eostutor._io import atomic_folder
     from eostutor.experiments import run_experiment
 
-    exp = run_experiment(args.name, fast=args.fast, progress=args.progress)
-    out = Path(args.out) / exp.name
-    paths = exp.save(out)
-    # Experiments over many seeds name the runs to show (the featured seed); the others are in the files.
-    shown = [exp.runs[label] for label in exp.summary.get("featured", list(exp.runs))]
-    fig, _ = plots.dashboard(shown)
-    fig.savefig(out / "dashboard.png", dpi=110)
-    plt.close(fig)
-    paths.append(out / "dashboard.png")
-    snap = [run for run in shown if "eig_values" in run.arrays]
-    if snap:  # top and bottom eigenvalues at chosen iterations (Flatland: 2/K cluster, negative ones)
-        fig, axs = plt.subplots(1, len(snap), figsize=(6 * len(snap), 4.2), layout="constrained", squeeze=False)
-        for ax, run in zip(axs[0], snap):
-            plots.eigenvalue_snapshots(run, ax=ax)
-        fig.savefig(out / "eigenvalues.png", dpi=110)
+    exp = run_experiment(args.name, fast=args.fast, progress=args.progress)  # Ctrl-C: KeyboardInterrupt
+    with atomic_folder(out) as tmp:  # written whole, then moved over any earlier result
+        names = exp._write_files(tmp)
+        # Experiments over many seeds name the runs to show (the featured seed); the others are in the files.
+        shown = [exp.runs[label] for label in exp.summary.get("featured", list(exp.runs))]
+        fig, _ = plots.dashboard(shown)
+        fig.savefig(tmp / "dashboard.png", dpi=110)
         plt.close(fig)
-        paths.append(out / "eigenvalues.png")
-    print(json.dumps({"experiment": exp.name, "written": [str(p) for p in paths]}, indent=2))
+        names.append("dashboard.png")
+        snap = [run for run in shown if "eig_values" in run.arrays]
+        if snap:  # top and bottom eigenvalues at chosen iterations (Flatland: 2/K cluster, negative ones)
+            fig, axs = plt.subplots(1, len(snap), figsize=(6 * len(snap), 4.2), layout="constrained",
+                                    squeeze=False)
+            for ax, run in zip(axs[0], snap):
+                plots.eigenvalue_snapshots(run, ax=ax)
+            fig.savefig(tmp / "eigenvalues.png", dpi=110)
+            plt.close(fig)
+            names.append("eigenvalues.png")
+    print(json.dumps({"experiment": exp.name, "written": [str(out / name) for name in names]}, indent=2))
     return 0
 
 
 def _cmd_figures(args) -> int:
+    from eostutor.experiments.base import check_writable_folder
+
+    outdir = check_writable_folder(args.outdir)
     import matplotlib
 
     matplotlib.use("Agg")
+    from eostutor._io import atomic_files
     from eostutor.gallery import render_gallery
 
-    for path in render_gallery(args.outdir, fast=args.fast):
-        print(path)
+    with atomic_files(outdir) as tmp:  # all the PNGs replace earlier ones at the end, or none on Ctrl-C
+        names = [path.name for path in render_gallery(tmp, fast=args.fast)]
+    for name in names:
+        print(outdir / name)
     return 0
 
 
-def main(argv=None) -> int:
-    """Entry point of ``python -m eostutor`` (returns the exit code)."""
-    parser = _build_parser()
-    args = parser.parse_args(argv)
-    import scipy.sparse.linalg  # noqa: F401  (load SciPy's BLAS before limiting threads)
-    import torch
+def _one_line(err: BaseException) -> str:
+    return " ".join(str(err).split()) or type(err).__name__
 
-    if args.threads < 1:
-        parser.error(f"--threads must be >= 1, got {args.threads}")
-    torch.set_num_threads(args.threads)
-    commands = {"list": lambda: _cmd_list(), "run": lambda: _cmd_run(args),
-                "reproduce": lambda: _cmd_reproduce(args), "figures": lambda: _cmd_figures(args)}
+
+def main(argv=None) -> int:
+    """Entry point of ``python -m eostutor``; returns the exit code (0; 2 bad arguments; 130 Ctrl-C; 1 a failed
+    write).
+    """
+    parser = _build_parser()
     try:
+        args = parser.parse_args(argv)
+        if args.threads < 1:
+            parser.error(f"--threads must be >= 1, got {args.threads}")
+        import scipy.sparse.linalg  # noqa: F401  (load SciPy's BLAS before limiting threads)
+        import torch
+
+        torch.set_num_threads(args.threads)
+        commands = {"list": lambda: _cmd_list(), "run": lambda: _cmd_run(args),
+                    "reproduce": lambda: _cmd_reproduce(args), "figures": lambda: _cmd_figures(args)}
         return commands[args.command]()
     except ValueError as err:
-        print(f"{parser.prog}: error: {err}", file=sys.stderr)
+        print(f"{parser.prog}: error: {_one_line(err)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print(f"{parser.prog}: interrupted", file=sys.stderr)
+        print(f"{parser.prog}: interrupted (nothing written; earlier results left as they were)", file=sys.stderr)
         return 130
+    except OSError as err:  # the disk filled up, a folder vanished ...: what was there before is intact
+        print(f"{parser.prog}: could not write the results: {_one_line(err)} (earlier results left as they were)",
+              file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":  # pragma: no cover

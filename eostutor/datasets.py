@@ -8,7 +8,11 @@ hold float targets of shape ``(n, output_dim)``.
 from __future__ import annotations
 
 import functools
+import gzip
+import importlib.util
+import inspect
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -53,6 +57,18 @@ class Dataset:
     description: str
     settings: dict = field(default_factory=dict)
 
+    def __post_init__(self):
+        """Check a hand-built dataset as thoroughly as the generators build theirs (NumPy arrays and lists
+        are turned into tensors).
+
+        Raises:
+            ValueError: Naming the field and what it must be: inputs (n, d) floating point and finite, at
+                least one example in each split, the same d in both; for classification (``num_classes`` an
+                integer >= 2) integer labels (n,) in [0, K); for regression (``num_classes=None``) finite
+                floating-point targets (n, m).
+        """
+        _validate_dataset(self)
+
     @property
     def task(self) -> str:
         """``"classification"`` or ``"regression"``."""
@@ -85,6 +101,73 @@ class Dataset:
         return f"Dataset({self.name}: {args})" if args else f"Dataset({self.name})"
 
 
+def _validate_dataset(ds: Dataset) -> None:
+    name = ds.name
+    if not isinstance(name, str) or not name:
+        raise ValueError(f"Dataset name must be a non-empty string, got {name!r}")
+    where = f"Dataset {name!r}"
+    if not isinstance(ds.description, str):
+        raise ValueError(f"{where}: description must be a string, got {type(ds.description).__name__}")
+    if not isinstance(ds.settings, dict):
+        raise ValueError(f"{where}: settings must be a dict, got {type(ds.settings).__name__}")
+    k = ds.num_classes
+    if k is not None and (isinstance(k, (bool, np.bool_)) or not isinstance(k, (int, np.integer)) or k < 2):
+        raise ValueError(f"{where}: num_classes must be an integer >= 2 (classification) or None (regression), "
+                         f"got {k!r}")
+    if k is not None:
+        object.__setattr__(ds, "num_classes", int(k))
+    tensors = {}
+    for field_name in ("x_train", "y_train", "x_test", "y_test"):
+        value = getattr(ds, field_name)
+        if not isinstance(value, torch.Tensor):
+            try:
+                value = torch.as_tensor(np.asarray(value))
+            except (TypeError, ValueError, RuntimeError):
+                raise ValueError(f"{where}: {field_name} must be a tensor or an array, got "
+                                 f"{type(value).__name__}") from None
+            object.__setattr__(ds, field_name, value)
+        tensors[field_name] = value
+    width = None
+    for split in ("train", "test"):
+        x, y = tensors[f"x_{split}"], tensors[f"y_{split}"]
+        if x.ndim != 2 or x.shape[0] < 1 or x.shape[1] < 1:
+            raise ValueError(f"{where}: x_{split} must have shape (n, input_dim) with n >= 1 and input_dim >= 1, "
+                             f"got {tuple(x.shape)}")
+        if not x.is_floating_point():
+            raise ValueError(f"{where}: x_{split} must hold floating-point numbers, got {x.dtype} "
+                             "(convert with .double() or .float())")
+        if width is not None and x.shape[1] != width:
+            raise ValueError(f"{where}: x_train has {width} input columns but x_test has {x.shape[1]}")
+        width = x.shape[1]
+        if not bool(torch.isfinite(x).all()):
+            raise ValueError(f"{where}: x_{split} holds NaN or infinite values")
+        n = x.shape[0]
+        if k is not None:
+            if y.ndim != 1 or y.shape[0] != n:
+                raise ValueError(f"{where}: y_{split} must hold one class label per example, shape ({n},), got "
+                                 f"{tuple(y.shape)}")
+            if y.dtype == torch.bool or y.is_floating_point() or y.is_complex():
+                raise ValueError(f"{where}: y_{split} must hold integer class labels 0..{k - 1}, got {y.dtype} "
+                                 "(convert with .long())")
+            low, high = int(y.min()), int(y.max())
+            if low < 0 or high >= k:
+                bad = low if low < 0 else high
+                raise ValueError(f"{where}: y_{split} holds the label {bad}, outside 0..{k - 1} "
+                                 f"(num_classes={k})")
+        else:
+            if y.ndim != 2 or y.shape[0] != n or y.shape[1] < 1:
+                raise ValueError(f"{where}: regression targets y_{split} must have shape ({n}, output_dim), "
+                                 f"got {tuple(y.shape)} (num_classes=None means regression)")
+            if not y.is_floating_point():
+                raise ValueError(f"{where}: regression targets y_{split} must be floating point, got {y.dtype} "
+                                 "(for class labels, set num_classes)")
+            if not bool(torch.isfinite(y).all()):
+                raise ValueError(f"{where}: y_{split} holds NaN or infinite values")
+    if k is None and tensors["y_train"].shape[1] != tensors["y_test"].shape[1]:
+        raise ValueError(f"{where}: y_train has {tensors['y_train'].shape[1]} target columns but y_test has "
+                         f"{tensors['y_test'].shape[1]}")
+
+
 def _check_dtype(dtype) -> torch.dtype:
     if dtype not in (torch.float32, torch.float64):
         raise ValueError(f"dtype must be torch.float32 or torch.float64, got {dtype!r}")
@@ -92,7 +175,7 @@ def _check_dtype(dtype) -> torch.dtype:
 
 
 def _check_seed(seed) -> int:
-    return check_int("seed", seed, minimum=0)
+    return check_int("seed", seed, minimum=0, maximum=2**32 - 1)  # scikit-learn's and NumPy's legacy limit
 
 
 def _balanced_quotas(counts: np.ndarray, n_train: int, rng: np.random.Generator) -> np.ndarray:
@@ -138,12 +221,27 @@ def _stratified_split(labels: np.ndarray, n_train: int, seed: int) -> tuple[np.n
 @functools.lru_cache(maxsize=1)
 def _load_digits() -> tuple[np.ndarray, np.ndarray]:
     """scikit-learn's digits as read-only float64 pixels and int64 labels, loaded once per process
-    (the loader parses a CSV: ~30 ms per call, which adds up in widgets and tests).
-    """
-    from sklearn.datasets import load_digits
+    (parsing the CSV takes ~30 ms per call, which adds up in widgets and tests).
 
-    bunch = load_digits()
-    x, y = bunch.data.astype(np.float64), bunch.target.astype(np.int64)
+    The file is read straight from scikit-learn's package data without importing scikit-learn: its import
+    costs each notebook kernel about 80 MB, which counts on Binder (2 GB for the server and every kernel).
+    If the file is not where scikit-learn 1.x keeps it, ``sklearn.datasets.load_digits`` reads it.
+    """
+    x = y = None
+    spec = importlib.util.find_spec("sklearn")
+    for folder in (spec.submodule_search_locations or []) if spec else []:
+        path = Path(folder) / "datasets" / "data" / "digits.csv.gz"
+        if path.is_file():
+            with gzip.open(path, "rt") as fh:
+                data = np.loadtxt(fh, delimiter=",", dtype=np.float64)
+            if data.ndim == 2 and data.shape == (1797, 65):
+                x, y = np.ascontiguousarray(data[:, :-1]), data[:, -1].astype(np.int64)
+            break
+    if x is None:  # pragma: no cover (another layout of scikit-learn's files)
+        from sklearn.datasets import load_digits
+
+        bunch = load_digits()
+        x, y = bunch.data.astype(np.float64), bunch.target.astype(np.int64)
     x.setflags(write=False)  # shared by every call: callers index copies, never write in place
     y.setflags(write=False)
     return x, y
@@ -387,10 +485,19 @@ DATASETS = {
 
 
 def make_dataset(name: str, **kwargs) -> Dataset:
-    """Build a dataset by name (see ``DATASETS``).
+    """Build a dataset by name (see ``DATASETS``) with that generator's keyword arguments.
+
+    Raises:
+        ValueError: For an unknown name or argument (naming the allowed ones), or a bad value.
 
     >>> make_dataset("two_moons", n_train=10, n_test=4).n_train
     10
     """
     check_choice("dataset", name, DATASETS)
-    return DATASETS[name][0](**kwargs)
+    make = DATASETS[name][0]
+    allowed = list(inspect.signature(make).parameters)
+    unknown = [key for key in kwargs if key not in allowed]
+    if unknown:
+        raise ValueError(f"unknown argument(s) {', '.join(map(repr, unknown))} for dataset {name!r}; "
+                         f"allowed: {', '.join(allowed)}")
+    return make(**kwargs)

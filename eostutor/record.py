@@ -58,6 +58,10 @@ _FORMAT_VERSION = 1
 #: would take more than this many bytes; pass ``max_bytes`` to load bigger runs on purpose.
 MAX_LOAD_BYTES = 1 << 30
 _MAX_META_BYTES = 1 << 20
+#: A saved run has about 25 members; a file with far more is not one.
+_MAX_MEMBERS = 1000
+#: NumPy dtype kinds a run array may have: bool, signed and unsigned integers, floats.
+_NUMERIC_KINDS = "biuf"
 
 
 def _frozen(mapping: Mapping | None, what: str) -> Mapping:
@@ -228,10 +232,13 @@ def _restore(obj):
     return obj
 
 
-def _read_only(a) -> np.ndarray:
-    out = np.array(a, copy=True)
-    if out.dtype == object:
-        raise ValueError("run arrays must be numeric, got an object array")
+def _read_only(a, name: str = "run array") -> np.ndarray:
+    try:
+        out = np.array(a, copy=True)
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"{name} must be a numeric array ({err})"[:200]) from None
+    if out.dtype.kind not in _NUMERIC_KINDS:
+        raise ValueError(f"{name} must be numeric (bool, integer or float), got dtype {out.dtype}")
     out.flags.writeable = False
     return out
 
@@ -279,7 +286,10 @@ class Run:
     ):
         if not isinstance(arrays, Mapping):
             raise ValueError(f"arrays must be a mapping of names to arrays, got {type(arrays).__name__}")
-        data = {str(k): _read_only(v) for k, v in arrays.items()}
+        data = {str(k): _read_only(v, f"array {str(k)!r}") for k, v in arrays.items()}
+        if "loss" in data and data["loss"].ndim != 1:
+            raise ValueError(f"array 'loss' must be one-dimensional (one entry per step), got shape "
+                             f"{data['loss'].shape}")
         n = len(data["loss"]) if "loss" in data else 0
         for name in PER_STEP_FIELDS:
             if name not in data:
@@ -287,17 +297,19 @@ class Run:
         for name in (*PER_STEP_FIELDS, *_PER_STEP_EXTRAS, _ITERATES):
             if name in data:
                 want = n + 1 if name == _ITERATES else n
+                ndim = 1 if name in PER_STEP_FIELDS else 2
                 a = data[name]
-                if a.ndim == 0 or a.shape[0] != want:
+                if a.ndim != ndim or a.shape[0] != want:
                     raise ValueError(f"array {name!r} has shape {a.shape}; a run of {n} steps needs "
-                                     f"{want} rows (one per {'iterate' if name == _ITERATES else 'step'})")
+                                     f"{want} rows (one per {'iterate' if name == _ITERATES else 'step'}) "
+                                     f"and {ndim} dimension{'s' if ndim > 1 else ''}")
         self.arrays = MappingProxyType(data)
         if settings is None:
             settings = RunSettings()
         elif not isinstance(settings, RunSettings):
             settings = RunSettings.from_dict(settings)
         self.settings = settings
-        self.final_params = None if final_params is None else _read_only(final_params)
+        self.final_params = None if final_params is None else _read_only(final_params, "final_params")
         self.final_loss = float(final_loss)
         self.diverged = bool(diverged)
         self.diverged_at = None if diverged_at is None else int(diverged_at)
@@ -467,8 +479,12 @@ class Run:
                 shapes = _member_shapes(zf)
             n = shapes.get("a_loss", ((0,), 8))[0]
             n = n[0] if n else 0
-            total = sum(int(np.prod(shape, dtype=np.float64)) * size for shape, size in shapes.values())
-            total += 8 * n * sum(1 for f in PER_STEP_FIELDS if f"a_{f}" not in shapes)
+            total = sum(float(np.prod(shape, dtype=np.float64)) * size for shape, size in shapes.values())
+            total += 8.0 * n * sum(1 for f in PER_STEP_FIELDS if f"a_{f}" not in shapes)
+            meta_shape, meta_size = shapes.get("meta", ((0,), 1))
+            meta_bytes = float(np.prod(meta_shape, dtype=np.float64)) * meta_size
+            if meta_bytes > _MAX_META_BYTES:
+                raise ValueError(f"metadata of {meta_bytes:,.0f} bytes (at most {_MAX_META_BYTES:,})")
             if total > max_bytes:
                 raise ValueError(f"its arrays would take {total / 2**20:,.0f} MiB, more than max_bytes = "
                                  f"{max_bytes / 2**20:,.0f} MiB (pass max_bytes to load it anyway)")
@@ -492,7 +508,10 @@ class Run:
 def _member_shapes(zf: zipfile.ZipFile) -> dict[str, tuple[tuple[int, ...], int]]:
     """Name -> (shape, itemsize) of every .npy member, read from the headers only."""
     out = {}
-    for info in zf.infolist():
+    members = zf.infolist()
+    if len(members) > _MAX_MEMBERS:
+        raise ValueError(f"{len(members):,} members (a run file has at most {_MAX_MEMBERS:,})")
+    for info in members:
         if not info.filename.endswith(".npy"):
             raise ValueError(f"unexpected member {info.filename!r}")
         with zf.open(info) as fh:
@@ -505,6 +524,9 @@ def _member_shapes(zf: zipfile.ZipFile) -> dict[str, tuple[tuple[int, ...], int]
                 raise ValueError(f"unsupported .npy version {version} in {info.filename!r}")
         if dtype.hasobject:
             raise ValueError(f"{info.filename!r} holds Python objects (pickle is never loaded)")
+        if dtype.kind not in _NUMERIC_KINDS or dtype.fields is not None or dtype.subdtype is not None:
+            raise ValueError(f"{info.filename!r} has dtype {dtype}; run arrays are numeric (bool, integer "
+                             "or float)")
         out[info.filename[:-4]] = (tuple(int(s) for s in shape), int(dtype.itemsize))
     return out
 

@@ -285,8 +285,8 @@ class Recorder:
         """Record the loss, gradient and metrics at w_k; False (and the run marked diverged) on a blow-up."""
         a = self.arrays
         self.w = w
-        if "params" in a:
-            a["params"][k] = w.detach().cpu().numpy()
+        if "params" in a and k == 0:  # later iterates are written when accepted (check_params)
+            a["params"][0] = w.detach().cpu().numpy()
         a["loss"][k], a["grad_evals"][k] = loss, 1
         if self.f0 is None:
             self.f0 = loss
@@ -340,6 +340,8 @@ class Recorder:
         if not math.isfinite(w_norm) or w_norm > self.factor * max(self.w0_norm, 1.0):
             self.diverged, self.diverged_at = True, k + 1
             return False
+        if "params" in self.arrays:  # so a snapshot taken now holds the iterate it stopped at
+            self.arrays["params"][k + 1] = w.detach().cpu().numpy()
         return True
 
     def _loss_limit(self) -> float:

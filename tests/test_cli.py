@@ -1,8 +1,10 @@
 """``python -m eostutor``: the headless entry point."""
 
+import dataclasses
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -52,7 +54,7 @@ def test_run_a_network_with_a_line_search(tmp_path):
         (["run", "--rule", "nope"], "unknown rule 'nope'"),
         (["run", "--problem", "nope"], "unknown problem 'nope'"),
         (["run", "--eta", "-1"], "eta must be a finite number > 0"),
-        (["run", "--eta", "0.1", "--steps", "0"], "num_steps"),
+        (["run", "--eta", "0.1", "--steps", "0"], "--steps must be an integer in [1, 10000000], got 0"),
         (["run"], "--eta"),
         (["run", "--eta", "0.1", "-r", "capp=3"], "unknown argument"),
         (["run", "-p", "hidden"], "key=value"),
@@ -99,5 +101,239 @@ def test_reproduce_eos_fast_writes_figures_runs_and_a_summary(tmp_path):
     assert summary["experiment"] == "eos"
     run_summary = next(iter(summary["summary"].values()))
     assert run_summary["first_step_at_edge"] is not None  # even the fast run reaches 2/η
+    assert run_summary["min_loss"] <= run_summary["final_loss"]
     assert (folder / "dashboard.png").stat().st_size > 10_000
-    assert any(p.suffix == ".npz" for p in folder.iterdir())
+    assert sorted(p.name for p in folder.iterdir()) == ["GD_eta_2.npz", "dashboard.png", "summary.json"]
+
+
+# -- everything is checked before any training ----------------------------------------------------------
+def _no_work(monkeypatch):
+    """Make any training, experiment or gallery call fail the test: errors must come before the work."""
+    import eostutor.experiments
+    import eostutor.gallery
+    import eostutor.training
+
+    def forbidden(*args, **kwargs):
+        raise AssertionError("work started before the arguments were checked")
+
+    monkeypatch.setattr(eostutor.training, "train", forbidden)
+    monkeypatch.setattr(eostutor.experiments, "run_experiment", forbidden)
+    monkeypatch.setattr(eostutor.gallery, "render_gallery", forbidden)
+
+
+def _cuda_missing():
+    import torch
+
+    return not torch.cuda.is_available()
+
+
+@pytest.mark.parametrize(
+    "argv, needle",
+    [
+        (["run", "--eta", "0.1", "--out", "{file}"], "is a file, not a folder"),
+        (["run", "--eta", "0.1", "--out", "{file}/sub"], "cannot be created"),
+        (["run", "--problem", "mlp", "-d", "bogus=1"], "unknown argument(s) 'bogus' for dataset 'digits'"),
+        (["run", "--problem", "mlp", "-d", "dtype=float16"], "--dataset-arg dtype=... is not an option here"),
+        (["run", "--problem", "mlp", "-p", "dtype=float16"], "--problem-arg dtype=... is not an option here"),
+        (["run", "--problem", "mlp", "-p", "dataset=digits"], "use --dataset"),
+        (["run", "--problem", "mlp", "-p", "bias=no"], "bias must be True or False, got 'no'"),
+        pytest.param(["run", "--problem", "mlp", "-p", "device=cuda"], "CUDA",
+                     marks=pytest.mark.skipif(not _cuda_missing(), reason="this torch has CUDA")),
+        (["run", "--eta", "0.1", "--steps", "1000000000"], "--steps must be an integer in [1, 10000000]"),
+        (["run", "--eta", "0.1", "--seed", "-1"], "--seed must be an integer"),
+        (["run", "--eta", "0.1", "--seed", str(2**70)], "--seed must be an integer"),
+        (["run", "--eta", "0.1", "--momentum", "1.5"], "--momentum must be a number in [0.0, 1.0)"),
+        (["run", "--eta", "0.1", "-p", "=3"], "is not an argument name"),
+        (["reproduce", "flatland", "--out", "{file}"], "cannot be created"),
+        (["reproduce", "eos", "--out", "{foreign}"], "holds other files and no saved experiment"),
+        (["figures", "{file}"], "is a file, not a folder"),
+        pytest.param(["run", "--eta", "0.1", "--out", "/proc/eostutor-test"], "cannot write into",
+                     marks=pytest.mark.skipif(not sys.platform.startswith("linux"), reason="needs /proc")),
+    ],
+)
+def test_bad_arguments_are_refused_before_any_training(argv, needle, tmp_path, capsys, monkeypatch):
+    _no_work(monkeypatch)
+    file = tmp_path / "a-file"
+    file.write_text("mine")
+    foreign = tmp_path / "foreign"
+    (foreign / "eos").mkdir(parents=True)
+    (foreign / "eos" / "notes.txt").write_text("my notes")
+    argv = [a.format(file=file, foreign=foreign) for a in argv]
+    if argv[0] == "run" and "--out" not in argv:
+        argv += ["--out", str(tmp_path / "out")]
+    code = _exit_code(argv)
+    err = capsys.readouterr().err.strip()
+    assert code == 2, err
+    assert needle in err
+    assert len(err.splitlines()) == 1 and "Traceback" not in err
+    assert file.read_text() == "mine" and (foreign / "eos" / "notes.txt").read_text() == "my notes"
+    assert not (tmp_path / "out").exists()
+
+
+def test_help_shows_no_rst_markup(capsys):
+    for sub in ([], ["run"], ["reproduce"], ["figures"], ["list"]):
+        assert _exit_code([*sub, "--help"]) == 0
+        out = capsys.readouterr().out
+        assert "usage:" in out
+        assert "`" not in out, f"raw RST backticks in `{' '.join(sub)} --help`"
+
+
+# -- file names, summaries, and interrupted writes --------------------------------------------------------
+def _tiny_experiment(name="eos"):
+    """A two-run experiment on a quadratic, with the non-ASCII labels the real ones have."""
+    import eostutor as eos
+    from eostutor.experiments import Experiment
+
+    q = eos.Quadratic([1.0, 10.0])
+    runs = {}
+    for eta in (0.1, 0.15):
+        run = eos.train(q, eta, 20, sharpness_every=1)
+        runs[run.label] = run
+    runs["NLS, η₀ = 0.3"] = eos.train(q, eos.make_rule("nls", eta=0.3), 20, sharpness_every=1)
+    summary = {label: run.summary() for label, run in runs.items()}
+    return Experiment(name, "a tiny experiment for tests", q, runs, summary, {"fast": True})
+
+
+def _tree(folder):
+    """relative path -> bytes of every file under folder (hidden ones included)."""
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def test_reproduce_writes_ascii_file_names(tmp_path, monkeypatch, capsys):
+    import eostutor.experiments
+
+    monkeypatch.setattr(eostutor.experiments, "run_experiment", lambda name, **kw: _tiny_experiment(name))
+    assert main(["reproduce", "eos", "--out", str(tmp_path)]) == 0
+    names = sorted(p.name for p in (tmp_path / "eos").iterdir())
+    assert names == ["GD_eta_0.1.npz", "GD_eta_0.15.npz", "NLS_eta0_0.3.npz", "dashboard.png", "summary.json"]
+    summary = json.loads((tmp_path / "eos" / "summary.json").read_text())
+    assert summary["files"]["GD, η = 0.1"] == "GD_eta_0.1.npz"
+    written = json.loads(capsys.readouterr().out)["written"]
+    assert sorted(written) == sorted(str(tmp_path / "eos" / n) for n in names)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["eos"]  # no temporary folder left behind
+
+
+def test_reproduce_replaces_an_earlier_result_as_a_whole(tmp_path, monkeypatch):
+    import eostutor.experiments
+
+    folder = tmp_path / "eos"
+    folder.mkdir()
+    (folder / "summary.json").write_text(json.dumps({"experiment": "eos"}))
+    (folder / "stale_seed_3.npz").write_bytes(b"an old run this experiment does not write any more")
+    monkeypatch.setattr(eostutor.experiments, "run_experiment", lambda name, **kw: _tiny_experiment(name))
+    assert main(["reproduce", "eos", "--out", str(tmp_path)]) == 0
+    assert not (folder / "stale_seed_3.npz").exists()
+    assert json.loads((folder / "summary.json").read_text())["description"] == "a tiny experiment for tests"
+
+
+def _interrupting_savefig(monkeypatch):
+    """Figure.savefig writes half a PNG and then Ctrl-C arrives."""
+    from matplotlib.figure import Figure
+
+    def savefig(self, fname, *args, **kwargs):
+        with open(fname, "wb") as fh:
+            fh.write(b"\x89PNG\r\n\x1a\n truncated")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(Figure, "savefig", savefig)
+
+
+def test_ctrl_c_while_plotting_leaves_the_earlier_reproduce_result(tmp_path, monkeypatch, capsys):
+    import eostutor.experiments
+
+    monkeypatch.setattr(eostutor.experiments, "run_experiment", lambda name, **kw: _tiny_experiment(name))
+    assert main(["reproduce", "eos", "--out", str(tmp_path)]) == 0
+    before = _tree(tmp_path)
+    assert Run.load(tmp_path / "eos" / "GD_eta_0.1.npz").num_steps == 20
+
+    monkeypatch.setattr(eostutor.experiments, "run_experiment",
+                        lambda name, **kw: dataclasses.replace(_tiny_experiment(name), description="different"))
+    _interrupting_savefig(monkeypatch)
+    capsys.readouterr()
+    assert main(["reproduce", "eos", "--out", str(tmp_path)]) == 130
+    err = capsys.readouterr().err.strip()
+    assert "interrupted" in err and len(err.splitlines()) == 1
+    assert _tree(tmp_path) == before  # byte for byte, and no temporary folder left
+
+
+def test_ctrl_c_while_plotting_leaves_the_earlier_run_result(tmp_path, monkeypatch, capsys):
+    argv = ["run", "--problem", "quadratic", "-p", "eigenvalues=[1.0, 10.0]", "--eta", "0.1", "--steps", "30",
+            "--out", str(tmp_path)]
+    (tmp_path / "notes.txt").write_text("my notes")
+    assert main(argv) == 0
+    before = _tree(tmp_path)
+    _interrupting_savefig(monkeypatch)
+    argv[argv.index("0.1")] = "0.15"
+    assert main(argv) == 130
+    assert _tree(tmp_path) == before
+    assert Run.load(tmp_path / "run.npz").settings.rule_params["eta"] == 0.1
+
+
+def test_ctrl_c_during_training_writes_nothing(tmp_path, monkeypatch, capsys):
+    import eostutor.training
+
+    real_train = eostutor.training.train
+
+    def interrupted_train(*args, **kwargs):
+        def ctrl_c(run):
+            raise KeyboardInterrupt
+
+        return real_train(*args, **{**kwargs, "callback": ctrl_c, "callback_every": 5})
+
+    monkeypatch.setattr(eostutor.training, "train", interrupted_train)
+    out = tmp_path / "new"
+    code = main(["run", "--problem", "quadratic", "--eta", "0.1", "--steps", "50", "--out", str(out)])
+    assert code == 130
+    assert "interrupted" in capsys.readouterr().err
+    assert not out.exists() and list(tmp_path.iterdir()) == []
+
+
+def test_ctrl_c_during_figures_leaves_the_earlier_pictures(tmp_path, monkeypatch, capsys):
+    import eostutor.gallery
+
+    (tmp_path / "loss.png").write_bytes(b"an earlier picture")
+
+    def render_gallery(outdir, fast=False):
+        (Path(outdir) / "loss.png").write_bytes(b"a new picture")
+        (Path(outdir) / "sharpness.png").write_bytes(b"another")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(eostutor.gallery, "render_gallery", render_gallery)
+    assert main(["figures", str(tmp_path)]) == 130
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["loss.png"]
+    assert (tmp_path / "loss.png").read_bytes() == b"an earlier picture"
+
+
+def test_figures_moves_every_picture_into_place(tmp_path, monkeypatch, capsys):
+    import eostutor.gallery
+
+    def render_gallery(outdir, fast=False):
+        paths = [Path(outdir) / "loss.png", Path(outdir) / "sharpness.png"]
+        for path in paths:
+            path.write_bytes(b"png")
+        return paths
+
+    monkeypatch.setattr(eostutor.gallery, "render_gallery", render_gallery)
+    assert main(["figures", str(tmp_path / "figs")]) == 0
+    assert sorted(p.name for p in (tmp_path / "figs").iterdir()) == ["loss.png", "sharpness.png"]
+    assert capsys.readouterr().out.split() == [str(tmp_path / "figs" / "loss.png"),
+                                               str(tmp_path / "figs" / "sharpness.png")]
+
+
+def test_a_failed_write_is_one_line_and_leaves_the_earlier_result(tmp_path, monkeypatch, capsys):
+    import errno
+
+    argv = ["run", "--eta", "0.1", "--steps", "10", "--out", str(tmp_path)]
+    assert main(argv) == 0
+    before = _tree(tmp_path)
+
+    def disk_full(self, path):
+        Path(path).write_bytes(b"half a file")
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(Run, "save", disk_full)
+    capsys.readouterr()
+    assert main(argv) == 1
+    err = capsys.readouterr().err.strip()
+    assert "No space left on device" in err and len(err.splitlines()) == 1
+    assert _tree(tmp_path) == before

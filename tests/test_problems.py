@@ -695,3 +695,12 @@ def test_a_bad_device_or_a_string_of_widths_is_a_clear_error():
         Quadratic([1.0, 2.0], device="xyz")
     with pytest.raises(ValueError, match="hidden must be a sequence"):
         MLPProblem(gaussian_clusters(num_classes=3, n_train=12, n_test=3), hidden="32")
+
+
+@pytest.mark.parametrize("cls", [LinearClassifier, MLPProblem])
+@pytest.mark.parametrize("bias", ["no", "False", 0, 1, None, 1.0])
+def test_bias_must_be_a_real_bool(cls, bias):
+    data = gaussian_clusters(num_classes=3, n_train=12, n_test=3)
+    with pytest.raises(ValueError, match=f"bias must be True or False, got {bias!r}"):
+        cls(data, bias=bias)
+    assert cls(data, bias=np.bool_(False)).bias is False

@@ -1,5 +1,6 @@
 """The training loop and the Run record: the science asserted, plus determinism and error handling."""
 
+import dataclasses
 import math
 
 import numpy as np
@@ -344,3 +345,116 @@ def test_constant_accepts_a_plain_number():
     assert run.settings.rule == "constant" and run.label == "GD, η = 0.5"
     assert dict(run.settings.rule_params) == {"eta": 0.5}
     assert Constant(0.5).params() == run.settings.rule_params
+
+
+# -- issue 15: nothing lost, nothing confusing (tests added for the loop's error handling) -----------------
+class _Boom(RuntimeError):
+    pass
+
+
+def test_a_failing_callback_keeps_the_partial_run_on_the_exception():
+    q = eos.Quadratic([1.0, 10.0])
+
+    def callback(run):
+        if run.num_steps >= 30:
+            raise _Boom("plotting failed")
+
+    with pytest.raises(_Boom, match="plotting failed") as info:
+        eos.train(q, 0.1, 100, callback=callback, callback_every=10)
+    run = info.value.run
+    assert isinstance(run, Run) and run.num_steps == 30
+    np.testing.assert_array_equal(run.eta, np.full(30, 0.1))
+    assert np.all(np.diff(run.loss) < 0) and math.isfinite(run.final_loss)
+
+
+def test_a_failing_should_stop_keeps_the_partial_run_on_the_exception():
+    calls = {"n": 0}
+
+    def should_stop():
+        calls["n"] += 1
+        if calls["n"] > 12:
+            raise _Boom("the widget went away")
+        return False
+
+    with pytest.raises(_Boom) as info:
+        eos.train(eos.Quadratic([1.0, 10.0]), 0.1, 100, should_stop=should_stop)
+    assert info.value.run.num_steps == 12
+
+
+def test_a_failing_final_callback_keeps_the_whole_run():
+    def callback(run):
+        if run.num_steps == 20:
+            raise _Boom("at the end")
+
+    with pytest.raises(_Boom) as info:
+        eos.train(eos.Quadratic([1.0]), 0.1, 20, callback=callback, callback_every=50)
+    assert info.value.run.num_steps == 20 and not info.value.run.interrupted
+
+
+def test_callbacks_receive_snapshots_not_views_of_the_live_buffers():
+    seen = []
+    final = eos.train(eos.Quadratic([1.0, 10.0]), 0.1, 40, sharpness_every=1, callback=seen.append,
+                      callback_every=10)
+    first = seen[0]
+    assert first.num_steps == 10
+    for name, values in first.arrays.items():
+        assert not values.flags.writeable, name
+        rows = 10 if name == "params" else len(values)  # the last iterate: see the test below
+        np.testing.assert_array_equal(values[:rows], final.arrays[name][:rows])
+    # Later steps wrote into the loop's buffers; the snapshot handed out at step 10 did not change.
+    assert len(first.loss) == 10 and not np.shares_memory(first.loss, final.loss)
+
+
+def test_a_snapshot_holds_the_iterate_it_stopped_at():
+    seen = []
+    final = eos.train(eos.Quadratic([1.0, 10.0]), 0.1, 40, callback=seen.append, callback_every=10)
+    np.testing.assert_array_equal(seen[0].arrays["params"], final.arrays["params"][:11])
+
+
+def test_a_non_finite_hessian_is_recorded_as_nan_with_a_note_not_raised():
+    run = eos.train(eos.HolderPower(nu=0.5), 1.0, 5, w0=[1.0], sharpness_every=1)
+    assert run.num_steps == 5 and not run.diverged
+    assert math.isfinite(run.sharpness[0])  # at w0 = 1 the Hessian is finite
+    assert np.isnan(run.sharpness[1:]).all()  # GD lands on 0, where |w|^(-1/2) is not
+    assert len(run.notes) == 4 and all("sharpness not measured" in note for note in run.notes)
+
+
+class _BrokenRule(Constant):
+    """A rule whose update returns ``bad_eta`` whatever it was built with (for tests)."""
+
+    name = "broken-test-rule"
+
+    def update(self, ctx, state):
+        info, state = super().update(ctx, state)
+        return dataclasses.replace(info, eta=self.bad_eta), state
+
+
+@pytest.mark.parametrize("eta", [-0.1, math.nan, math.inf])
+def test_a_rule_returning_a_negative_or_non_finite_eta_is_refused(eta):
+    rule = _BrokenRule(0.1)
+    rule.bad_eta = eta
+    with pytest.raises(ValueError, match=r"returned the step size eta=.* at step 0; a rule must return a finite"):
+        eos.train(eos.Quadratic([1.0]), rule, 10)
+
+
+def test_absurd_num_steps_and_seed_are_value_errors_naming_them():
+    q = eos.Quadratic([1.0])
+    with pytest.raises(ValueError, match=r"num_steps must be an integer in \[1, 10000000\], got 1000000000000"):
+        eos.train(q, 0.1, 10**12)  # refused before allocating 19 arrays of 10^12 entries
+    with pytest.raises(ValueError, match=r"seed must be an integer in \[0, 9223372036854775807\], got 11805916"):
+        eos.train(q, 0.1, 10, seed=2**70)
+    with pytest.raises(ValueError, match="seed"):
+        q.init(seed=2**70)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this torch has CUDA")
+def test_cuda_on_a_cpu_build_is_a_value_error():
+    with pytest.raises(ValueError, match=r"device='cuda' asked for CUDA, but this PyTorch build has no CUDA"):
+        eos.Quadratic([1.0, 2.0], device="cuda")
+
+
+def test_summary_min_loss_includes_the_final_loss():
+    run = eos.train(eos.Quadratic([1.0, 10.0]), 0.1, 30)  # monotone: the final loss is the smallest
+    s = run.summary()
+    assert s["final_loss"] == run.final_loss < run.loss.min()
+    assert s["min_loss"] == s["final_loss"]

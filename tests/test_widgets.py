@@ -540,3 +540,28 @@ def test_flatland_lab_init_scale_and_seed_survey():
         assert "of 3" in lab.survey_table.value and "in Flatland" in lab.survey_table.value
     finally:
         lab.close()
+
+
+@pytest.mark.parametrize("make", [
+    lambda: StepSizeExplorer("minimalist"),
+    lambda: BifurcationExplorer(etas=np.linspace(0.1, 0.6, 4), num_steps=40, keep_last=5, background=False),
+    lambda: SmoothnessExplorer("quadratic", "constant", eta=0.05, num_steps=20),
+    lambda: FlatlandLab(num_steps=10, problem=_tiny_net("relu"), sharpness_every=5, background=False),
+], ids=["explorer", "bifurcation", "smoothness", "flatland"])
+def test_closing_a_widget_frees_every_model_it_made(make):
+    import gc
+    import weakref
+
+    from ipywidgets.widgets.widget import _instances
+
+    make().close()  # once first: widgets created once per kernel are not the widget's own
+    gc.collect()
+    before = len(_instances)
+    widget = make()
+    assert len(_instances) > before
+    ref = weakref.ref(widget)
+    widget.close()
+    del widget
+    gc.collect()
+    assert len(_instances) == before, "widget models left registered after close()"
+    assert ref() is None, "something still holds the closed widget"

@@ -9,7 +9,7 @@ import torch
 
 from eostutor._validate import check_choice, check_int
 from eostutor.datasets import digits
-from eostutor.experiments.base import Experiment
+from eostutor.experiments.base import Experiment, stop_if_interrupted
 from eostutor.problems import MLPProblem
 from eostutor.record import Run
 from eostutor.spectrum import top_eigenvalues
@@ -231,6 +231,10 @@ def flatland(*, fast: bool = False, seed: int = FLATLAND_SEED, seeds=None, rules
         arrays. ``summary["rules"][label]`` holds the featured run's :func:`flatland_signature` plus
         ``seeds_flatland`` ("k of n"), ``flatland_seeds``, ``mean_final_test_accuracy`` and
         ``median_final_loss`` over all seeds, and the eigenvalue snapshots.
+
+    Raises:
+        KeyboardInterrupt: On Ctrl-C: the experiment stops at the interrupted run (its partial run is
+            ``err.run``) instead of going on with the next rule or seed.
     """
     seed = check_int("seed", seed, minimum=0)
     if rules is None:
@@ -256,9 +260,9 @@ def flatland(*, fast: bool = False, seed: int = FLATLAND_SEED, seeds=None, rules
             featured = s == seed
             label = RULES[name].label if featured else f"{RULES[name].label}, seed {s}"
             snapshots = featured and name in ("nls", "nls-ub") and bool(eig_steps)
-            run = train(problem, make_rule(name), num_steps, seed=s,
-                        sharpness_every=sharpness_every, sharpness_tol=1e-2, record_params=snapshots,
-                        progress=progress, label=label)
+            run = stop_if_interrupted(train(problem, make_rule(name), num_steps, seed=s,
+                                            sharpness_every=sharpness_every, sharpness_tol=1e-2,
+                                            record_params=snapshots, progress=progress, label=label))
             sig = flatland_signature(run)
             if snapshots:
                 eig = _eigen_snapshots(problem, run, eig_steps, eig_k, s)

@@ -9,6 +9,7 @@ import numpy as np
 
 from eostutor._validate import check_int
 from eostutor.curvature import EXACT_BATCH_DIM
+from eostutor.experiments.base import stop_if_interrupted
 from eostutor.problems import Problem
 from eostutor.spectrum import exact_curvature
 from eostutor.training import train
@@ -64,6 +65,9 @@ def bifurcation_sweep(problem: Problem, etas, num_steps: int = 400, keep_last: i
     Returns:
         A :class:`BifurcationSweep`.
 
+    Raises:
+        KeyboardInterrupt: On Ctrl-C (the sweep stops at that η).
+
     >>> from eostutor.problems import Quadratic
     >>> sw = bifurcation_sweep(Quadratic([1.0, 10.0]), [0.1, 0.3], num_steps=200, keep_last=5)
     >>> sw.diverged.tolist(), float(sw.sharpness[0, -1])
@@ -87,7 +91,8 @@ def bifurcation_sweep(problem: Problem, etas, num_steps: int = 400, keep_last: i
     for i, eta in enumerate(etas):
         if should_stop is not None and should_stop():
             break
-        run = train(problem, float(eta), num_steps, w0=w0, record_params=True)
+        # Ctrl-C: stop the sweep rather than go on with the next η.
+        run = stop_if_interrupted(train(problem, float(eta), num_steps, w0=w0, record_params=True))
         if run.diverged:
             diverged[i], diverged_at[i] = True, run.diverged_at
         else:

@@ -23,6 +23,12 @@ ACTIVATIONS = {
 }
 
 
+def _check_bias(bias) -> bool:
+    if not isinstance(bias, (bool, np.bool_)):  # "no" and 0.0 are not silently turned into True/False
+        raise ValueError(f"bias must be True or False, got {bias!r}")
+    return bool(bias)
+
+
 class _DataProblem(Problem):
     """Shared machinery of models trained full-batch on a :class:`Dataset`."""
 
@@ -157,7 +163,7 @@ class LinearClassifier(_DataProblem):
     def __init__(self, dataset, loss: str = "mse", bias: bool = True, dtype: torch.dtype = torch.float64,
                  device="cpu"):
         self._setup_data(dataset, loss, dtype, device)
-        self.bias = bool(bias)
+        self.bias = _check_bias(bias)
         dim = self._build_layers([self.dataset.input_dim, self.output_dim], self.bias)
         super().__init__(dim, dtype, device)
         self.sharpness_floor = 2.0 / self.output_dim if (loss == "mse" and self.bias) else 0.0
@@ -214,7 +220,7 @@ class MLPProblem(_DataProblem):
         self.hidden = tuple(int(h) for h in hidden)
         self.activation = check_choice("activation", activation, ACTIVATIONS)
         self._act = ACTIVATIONS[activation]
-        self.bias = bool(bias)
+        self.bias = _check_bias(bias)
         self.init_scale = check_positive("init_scale", init_scale)
         self.sizes = [self.dataset.input_dim, *self.hidden, self.output_dim]
         dim = self._build_layers(self.sizes, self.bias)

@@ -130,6 +130,7 @@ class LiveWidget:
                                         layout=w.Layout(width="200px", display="none"))
         self.output = w.Output(layout=w.Layout(max_height="240px", overflow="auto"))
         self.panels: dict[str, object] = {}
+        self._links: list = []  # jslink/jsdlink widgets (closed with the widget)
         self._exact: dict[str, float | None] = {}
         self.jobs = LatestWins()
         self._draw_lock = threading.RLock()
@@ -300,22 +301,33 @@ class LiveWidget:
         return self.jobs.wait(timeout)
 
     def close(self) -> None:
-        """Stop any running job and close the panels and widgets (frees what the widget holds)."""
+        """Stop any running job and close every widget model this widget created (controls, links, panels
+        with their marks, scales and axes, layouts and styles), so the kernel and the page free them."""
         self.jobs.cancel()
         self.jobs.wait(5.0)
-        for panel in self.panels.values():
-            for mark in panel.figure.marks:
-                mark.close()
-            panel.figure.close()
-        if self.widget is not None:
-            _close_tree(self.widget)  # not Widget.close_all(): that closes every widget of the kernel
+        seen: set[int] = set()
+        for obj in [*self._links, *(p.figure for p in self.panels.values()), *self.controls.values(), self.widget]:
+            if obj is not None:
+                _close_tree(obj, seen)  # not Widget.close_all(): that closes every widget of the kernel
+        self._links = []
         self.run = None
         self.cancelled.clear()
         self.panels = {}
 
 
-def _close_tree(widget) -> None:
-    """Close a container and everything inside it."""
-    for child in getattr(widget, "children", ()):
-        _close_tree(child)
+def _close_tree(widget, seen: set[int]) -> None:
+    """Close a widget and every widget it refers to through its synced traits (children, layout, style,
+    marks, scales, axes, images, link sources), once each."""
+    w = _widgets()
+    if id(widget) in seen or not isinstance(widget, w.Widget):
+        return
+    seen.add(id(widget))
+    for name in widget.keys:
+        value = getattr(widget, name, None)
+        items = value.values() if isinstance(value, dict) else value if isinstance(value, list | tuple) else [value]
+        for item in items:
+            if isinstance(item, tuple):  # a link's (widget, trait name)
+                item = item[0]
+            if isinstance(item, w.Widget):
+                _close_tree(item, seen)
     widget.close()

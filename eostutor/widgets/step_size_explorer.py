@@ -125,7 +125,7 @@ class StepSizeExplorer(LiveWidget):
                                  tooltip="start from the preset's initialisation again"),
         }
         c = self.controls
-        w.jslink((c["play"], "value"), (c["k"], "value"))  # playing moves the k slider in the page
+        self._links.append(w.jslink((c["play"], "value"), (c["k"], "value")))  # play moves the k slider in the page
         self.strip = w.HTML(layout=w.Layout(width=f"{SLIDER_WIDTH + 10}px", margin="-6px 0 0 0"))
         self.help = w.HTML()
         self.readout = w.HTML(layout=w.Layout(width="330px"))
