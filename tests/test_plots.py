@@ -92,29 +92,35 @@ def test_diverged_run_is_drawn_to_its_last_finite_point_and_marked():
 
 
 def test_sharpness_threshold_floor_and_measured_points():
-    run = _net_run()
+    run = _net_run(rule="nls")
     ax = plots.sharpness(run)
     m = np.isfinite(run.sharpness)
     line = find(ax, "sharpness:line:0")
     np.testing.assert_array_equal(line.get_xdata(), run.step[m])
     np.testing.assert_array_equal(line.get_ydata(), run.sharpness[m])
-    np.testing.assert_allclose(find(ax, "sharpness:2/eta:0").get_ydata(), 2 / run.eta)
-    assert find(ax, "sharpness:2/eta:0").get_linestyle() == "--"
-    np.testing.assert_allclose(find(ax, "sharpness:floor:0").get_ydata(), [0.2, 0.2])
+    # an adaptive η: 2/η_k as light dots at the steps drawn, equal to 2/run.eta there
+    dots = find(ax, "sharpness:2/eta:0")
+    assert dots.get_linestyle() == "None" and dots.get_marker() == "o"
+    np.testing.assert_allclose(dots.get_ydata(), 2 / run.eta[dots.get_xdata().astype(int)])
+    np.testing.assert_allclose(find(ax, "sharpness:floor:0").get_ydata(), [0.2, 0.2])  # a line search: the floor
     labels = [t.get_text() for t in ax.get_legend().get_texts()]
-    assert "2/η" in labels and any("2/K" in lab for lab in labels)
+    assert any("2/η_k" in lab for lab in labels) and any("2/K" in lab for lab in labels)
     assert ax.get_ylabel() == "sharpness λ_max"
-    # no floor line where the floor is 0; adaptive η gives a per-step 2/η_k line
-    ax2 = plots.sharpness(_net_run(floor=0.0, rule="nls"))
+    # a constant step: one dashed 2/η line, and no floor (2/K is not its story); no floor where it is 0
+    const = _net_run()
+    ax2 = plots.sharpness(const)
+    np.testing.assert_allclose(find(ax2, "sharpness:2/eta:0").get_ydata(), 2 / const.eta)
+    assert find(ax2, "sharpness:2/eta:0").get_linestyle() == "--"
     assert find(ax2, "sharpness:floor:0") is None
-    run2 = _net_run(floor=0.0, rule="nls")
-    np.testing.assert_allclose(find(ax2, "sharpness:2/eta:0").get_ydata(), 2 / run2.eta)
+    assert find(plots.sharpness(const, floor=True), "sharpness:floor:0") is not None
+    assert find(plots.sharpness(_net_run(floor=0.0, rule="nls")), "sharpness:floor:0") is None
 
 
 def test_sharpness_momentum_threshold():
     run = _net_run(momentum=0.5)
     ax = plots.sharpness(run)
     np.testing.assert_allclose(find(ax, "sharpness:momentum:0").get_ydata(), 2 * 1.5 / run.eta)
+    np.testing.assert_allclose(find(ax, "sharpness:2/eta:0").get_ydata(), 2 / run.eta)  # plain 2/η for reference
 
 
 def test_eta_sharpness_reference_lines():
@@ -125,6 +131,7 @@ def test_eta_sharpness_reference_lines():
     assert find(ax, "eta_sharpness:two").get_ydata()[0] == 2.0
     assert find(ax, "eta_sharpness:one_minus_c").get_ydata()[0] == pytest.approx(0.9)
     assert find(ax, "eta_sharpness:momentum:0") is None
+    assert find(plots.eta_sharpness(_net_run()), "eta_sharpness:one_minus_c") is None  # no line search: no 1 − c
     hb = plots.eta_sharpness(_net_run(momentum=0.9))
     assert find(hb, "eta_sharpness:momentum:0").get_ydata()[0] == pytest.approx(3.8)
     nes = plots.eta_sharpness(_net_run(momentum=0.5, nesterov=True))
@@ -137,7 +144,8 @@ def test_step_size_test_accuracy_layer_grad_norms():
     ax = plots.step_size(run)
     np.testing.assert_array_equal(find(ax, "step_size:line:0").get_ydata(), run.eta)
     assert ax.get_yscale() == "log"
-    assert find(ax, "step_size:K").get_ydata()[0] == 10.0
+    assert find(ax, "step_size:K").get_ydata()[0] == 10.0  # a line search: η = K is drawn
+    assert find(plots.step_size(_net_run()), "step_size:K") is None  # constant η: not its story
     m = np.isfinite(run.sharpness)
     np.testing.assert_allclose(find(ax, "step_size:2/sharpness:0").get_ydata(), 2 / run.sharpness[m])
 
@@ -168,13 +176,21 @@ def test_second_call_updates_in_place():
 
 
 def test_legend_modes():
-    runs = [_net_run(label="a"), _net_run(label="b")]
+    runs = [_net_run(label="a", rule="nls"), _net_run(label="b", rule="nls")]
     ax = plots.sharpness(runs, legend="references")
     labels = [t.get_text() for t in ax.get_legend().get_texts()]
-    assert "a" not in labels and "2/η" in labels
+    assert "a" not in labels and any("2/η" in lab for lab in labels)
     assert plots.sharpness(runs, legend=False).get_legend() is None
     with pytest.raises(ValueError, match="legend"):
         plots.loss(runs, legend="maybe")
+
+
+def test_legend_sits_above_the_axes():
+    ax = plots.loss([_net_run(label="a"), _net_run(label="b")])
+    ax.figure.canvas.draw()
+    legend, box = ax.get_legend().get_window_extent(), ax.get_window_extent()
+    assert legend.y0 >= box.y1 - 1  # a strip above the plotting area, never over the data
+    assert ax.title.get_window_extent().y0 >= legend.y1 - 1  # the title above the strip
 
 
 def test_dashboard_panels_and_in_place_update():
@@ -192,10 +208,13 @@ def test_dashboard_panels_and_in_place_update():
         plots.dashboard(toy, panels=["loss", "nope"])
 
 
-def test_dashboard_multi_run_names_runs_in_the_loss_panel_only():
-    fig, axes = plots.dashboard([_net_run(label="a"), _net_run(label="b")])
-    assert "a" in [t.get_text() for t in axes["loss"].get_legend().get_texts()]
-    assert "a" not in [t.get_text() for t in axes["sharpness"].get_legend().get_texts()]
+def test_dashboard_names_runs_once_in_a_figure_legend():
+    fig, axes = plots.dashboard([_net_run(label="a", rule="nls"), _net_run(label="b", rule="nls")], title="T")
+    assert all(a.get_legend() is None for a in axes.values()) and len(fig.legends) == 1
+    texts = [t.get_text() for t in fig.legends[0].get_texts()]
+    assert texts.count("a") == 1 and texts.count("b") == 1 and any("2/K" in t for t in texts)
+    assert fig.legends[0].get_title().get_text() == "T"
+    assert round(fig.get_size_inches()[0] * fig.dpi) <= 900
 
 
 def test_bad_arguments():
@@ -289,7 +308,8 @@ def test_phase_coordinates_definition_and_sign_alignment():
     steps, x, y = plots.phase_coordinates(run)
     np.testing.assert_allclose(np.abs(x), 0.1)
     assert len(set(np.sign(x))) == 1  # demodulated and sign-aligned: one side
-    np.testing.assert_allclose(y, [0.1, 0.1, -0.1, -0.1, 0.0, 0.0])
+    # the last step has no measured partner w_{k+1}: left out rather than mixed in one-sided
+    np.testing.assert_allclose(y, [0.1, 0.1, -0.1, -0.1, 0.0])
     ax = plots.phase(run)
     np.testing.assert_allclose(find(ax, "phase:path").get_ydata(), y)
     assert find(ax, "phase:edge").get_ydata()[0] == 0.0
@@ -302,7 +322,7 @@ def test_phase_on_a_real_minimalist_run():
     m = Minimalist()
     run = with_exact_sharpness(m, train(m, 0.25, 80, w0=torch.tensor([2.0, 0.45], dtype=torch.float64)))
     steps, x, y = plots.phase_coordinates(run)
-    assert len(steps) == 80 and np.all(np.isfinite(x)) and np.all(np.isfinite(y))
+    assert len(steps) == 79 and np.all(np.isfinite(x)) and np.all(np.isfinite(y))  # the last has no partner
     # the iterates oscillate along the top eigenvector: a real displacement, not zero
     assert np.max(np.abs(x)) > 1e-3
 
@@ -345,7 +365,9 @@ def test_spectrum_exact_vs_lanczos_legend_has_hvp_counts():
     hvps = int(np.nansum(b.sharpness_hvps))
     assert any(f"{hvps:,} HVPs" in lab and "lanczos" in lab for lab in labels)
     assert any("exact" in lab for lab in labels)
-    assert find(ax, "spectrum:floor:0") is not None
+    assert find(ax, "spectrum:floor:0") is None  # constant η: the floor is not drawn unless asked
+    assert find(plots.spectrum([a, b], floor=True), "spectrum:floor:0") is not None
+    assert find(ax, "spectrum:2/eta").get_ydata()[0] == pytest.approx(20.0)
 
 
 def test_density_from_spectral_density():
@@ -402,13 +424,17 @@ def test_exact_curvature_refuses_big_problems():
 
 @pytest.mark.slow
 def test_render_gallery_fast(tmp_path):
-    from eostutor.gallery import render_gallery
+    from PIL import Image
+
+    from eostutor.gallery import CAPTIONS, render_gallery
 
     paths = render_gallery(tmp_path, fast=True)
-    assert len(paths) >= 12
+    assert [p.stem for p in paths] == list(CAPTIONS)
     for p in paths:
         assert p.exists() and p.stat().st_size > 5_000
         assert p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+        with Image.open(p) as img:
+            assert img.width <= plots.MAX_WIDTH_PX and img.info["Description"] == CAPTIONS[p.stem]
     plt.close("all")
 
 

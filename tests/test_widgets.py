@@ -131,7 +131,9 @@ def _y(panel, role):
 
 
 def _from_page(control, value):
-    """What ipywidgets does with a value sent by the browser (a drag, a typed value)."""
+    """What ipywidgets does with a value sent by the browser (a drag, a typed value); for a LogSlider the
+    page sends the position of its handle."""
+    control = getattr(control, "position", control)
     control.set_state({"value": value})
 
 
@@ -149,7 +151,7 @@ def test_explorer_exposes_controls_panels_run_widget(explorer):
     # the η slider spans the preset's range around the threshold, in 400 steps (about 1% of η per key)
     slider = explorer.controls["eta"]
     assert (10**slider.min, 10**slider.max) == pytest.approx(PRESETS["quadratic"].eta_range)
-    assert 10**slider.step - 1 < 0.011
+    assert 10**slider.step - 1 < 0.011 and slider.position.max == 400
 
 
 def test_setting_eta_reruns_and_updates_marks_in_place(explorer):
@@ -196,17 +198,17 @@ def test_typed_eta_is_exact_and_bad_values_leave_the_picture(explorer):
         assert explorer.run is good and not explorer.output.outputs  # nothing raised, last good picture kept
 
 
-def test_the_pages_rounding_of_an_exact_value_is_ignored(explorer, monkeypatch):
+def test_an_exact_eta_stays_exact_and_the_handle_moves_to_it(explorer, monkeypatch):
+    slider = explorer.controls["eta"]
     explorer.controls["eta"].value = 0.19  # exact, from Python
+    assert explorer.settings.eta == 0.19 and explorer.run.eta[0] == 0.19
+    p = slider.position.value
+    assert abs(slider.at(p) / 0.19 - 1) < 10**slider.step - 1  # the handle sits at the nearest position
     runs = []
     monkeypatch.setattr(explorer.model, "train", lambda *a, **k: runs.append(a) or explorer.run)
-    slider = explorer.controls["eta"]
-    snapped = 10 ** (slider.min + round((np.log10(0.19) - slider.min) / slider.step) * slider.step)
-    assert snapped != 0.19
-    _from_page(slider, snapped)  # the page shows the nearest grid point and sends it back
-    assert explorer.settings.eta == 0.19 and runs == []
-    _from_page(slider, snapped * 10**slider.step)  # a real move of one step
-    assert explorer.wait(10) and len(runs) == 1 and explorer.settings.eta == pytest.approx(snapped * 10**slider.step)
+    _from_page(slider.position, p + 1)  # the learner presses → once
+    assert explorer.wait(10) and len(runs) == 1 and explorer.settings.eta == slider.at(p + 1)
+    assert explorer.controls["eta_text"].value == f"{slider.at(p + 1):.4g}"
 
 
 def test_a_drag_in_the_page_is_coalesced_in_the_background(explorer, monkeypatch):
@@ -220,14 +222,15 @@ def test_a_drag_in_the_page_is_coalesced_in_the_background(explorer, monkeypatch
 
     monkeypatch.setattr(explorer.model, "train", slow_train)
     slider = explorer.controls["eta"]
-    values = [float(v) for v in np.geomspace(0.1, 0.19, 20)]
-    for v in values:  # twenty quick moves: each returns at once, the kernel stays free
+    start = slider.position.value
+    for i in range(1, 21):  # twenty quick moves: each returns at once, the kernel stays free
         t0 = time.perf_counter()
-        _from_page(slider, v)
+        _from_page(slider, start + i)
         assert time.perf_counter() - t0 < 0.04
     assert explorer.wait(10)
-    assert calls[-1] == pytest.approx(values[-1]) and len(calls) < len(values)  # never a queue of stale runs
-    assert explorer.run.eta[0] == pytest.approx(values[-1])
+    last = slider.at(start + 20)
+    assert calls[-1] == pytest.approx(last) and len(calls) < 20  # never a queue of stale runs
+    assert explorer.run.eta[0] == pytest.approx(last)
     np.testing.assert_allclose(_y(explorer.panels["loss"], "run"), explorer.run.loss)
 
 
@@ -330,13 +333,22 @@ def test_custom_problem_instance():
 
 
 def test_every_widget_fits_the_page():
+    from eostutor.widgets.base import PAGE_WIDTH
+
+    def px(panel):
+        return int(panel.figure.layout.width.rstrip("px"))
+
     ex = StepSizeExplorer("minimalist")
+    lab = FlatlandLab(num_steps=10, problem=_tiny_net("relu"), sharpness_every=5, background=False)
     try:
-        assert ex.widget.layout.max_width == "960px"
-        widths = [int(p.figure.layout.width.rstrip("px")) for p in ex.panels.values()]
-        assert 330 + 2 * 310 <= 960 and max(widths) <= 330
+        assert PAGE_WIDTH <= 900  # JupyterLab's output area at 1366×768 with the file browser open: 934 px
+        assert ex.widget.layout.max_width == lab.widget.layout.max_width == f"{PAGE_WIDTH}px"
+        row = px(ex.panels["landscape"]) + px(ex.panels["loss"]) + px(ex.panels["sharpness"])
+        assert row + 3 * 4 <= PAGE_WIDTH  # with the grid gaps
+        assert sum(px(lab.panels[n]) for n in lab.PANELS[:3]) + 3 * 4 <= PAGE_WIDTH
     finally:
         ex.close()
+        lab.close()
 
 
 # --------------------------------------------------------------------------------------------------

@@ -11,6 +11,7 @@ from matplotlib.axes import Axes
 
 from eostutor.plots.curves import _floors
 from eostutor.plots.engine import (
+    FLOOR_COLOR,
     OKABE_ITO,
     REF_COLOR,
     RUN_COLORS,
@@ -20,6 +21,7 @@ from eostutor.plots.engine import (
     _legend_args,
     _mark_divergence,
     _new_ax,
+    _positive_limits,
     _style,
     _Sync,
     find,  # noqa: F401  (used by the doctests)
@@ -37,15 +39,19 @@ _SPECTRUM_STYLES = (
 )
 
 
-def spectrum(runs, ax: Axes | None = None, *, title: str | None = "Top Hessian eigenvalues", legend=True) -> Axes:
+def spectrum(runs, ax: Axes | None = None, *, title: str | None = "Top Hessian eigenvalues", legend=True,
+             threshold: bool = True, floor: bool | None = None, projector: bool = False) -> Axes:
     """Top-k Hessian eigenvalues over training (``run.top_eigenvalues``), one style per run.
 
     Overlay an exact run and a Lanczos run of the same training to compare them side by side: the first
     run is drawn as thick pale lines, the second as hollow markers on top, and each legend entry gives
-    the method and the total number of Hessian-vector products it used. Colour = eigenvalue index.
+    the method and the total number of Hessian-vector products it used. Colour = eigenvalue index. With
+    ``threshold`` the first run's 2/η is drawn (dashed) when its step is constant and the eigenvalues come
+    within a factor 1.5 of it; ``floor`` draws the 2/K floor as :func:`~eostutor.plots.sharpness` does.
 
     Returns:
-        The Axes. Artists: ``"spectrum:eig{j}:{i}"`` (eigenvalue j of run i), ``"spectrum:floor:j"``.
+        The Axes. Artists: ``"spectrum:eig{j}:{i}"`` (eigenvalue j of run i), ``"spectrum:2/eta"``,
+        ``"spectrum:floor:j"``.
 
     >>> run = Run({"loss": np.ones(2), "top_eigenvalues": np.array([[5.0, 1.0], [6.0, 2.0]]),
     ...            "sharpness_hvps": np.array([10, 12])}, {"sharpness_method": "lanczos"})
@@ -53,7 +59,7 @@ def spectrum(runs, ax: Axes | None = None, *, title: str | None = "Top Hessian e
     [1.0, 2.0]
     """
     runs = _as_runs(runs)
-    ax = _new_ax(ax)
+    ax = _new_ax(ax, projector=projector)
     sync = _Sync(ax, "spectrum")
     kmax = max(np.atleast_2d(r.arrays.get("top_eigenvalues", np.full((r.num_steps, 1), np.nan))).shape[1]
                for r in runs)
@@ -75,15 +81,24 @@ def spectrum(runs, ax: Axes | None = None, *, title: str | None = "Top Hessian e
             sync.line(f"eig{j}:{i}", run.step[m], ev[m, j], color=colors[j % len(colors)], **style,
                       label=f"{name}{method}, {hvps:,} HVPs" if j == 0 else "_nolegend_")
         _mark_divergence(sync, i, run, run.step[m], ev[m, 0])
-    for j, floor in enumerate(_floors(runs)):
-        sync.hline(f"floor:{j}", floor, color=REF_COLOR, linestyle=":", linewidth=2.0, label=f"2/K = {floor:.3g}")
-    sync.finish(*_legend_args(legend, runs, "upper right"))
+    eta = np.asarray(runs[0].eta, dtype=float)
+    eta = eta[np.isfinite(eta) & (eta > 0)]
+    top = max((np.nanmax(np.asarray(r.arrays.get("top_eigenvalues", np.nan), dtype=float), initial=-np.inf)
+               for r in runs), default=-np.inf)
+    if threshold and eta.size and eta.max() <= 1.001 * eta.min():
+        level = 2.0 / float(np.median(eta))
+        if level <= 1.5 * top:  # only where the eigenvalues come near it: a far-away line squashes the data
+            sync.hline("2/eta", level, color="black", linestyle="--", linewidth=1.2, zorder=1,
+                       label=f"2/η = {level:.3g}")
+    for j, fl in enumerate(_floors(runs, floor)):
+        sync.hline(f"floor:{j}", fl, color=FLOOR_COLOR, linestyle=":", linewidth=2.0, label=f"2/K = {fl:.3g}")
+    sync.finish(*_legend_args(legend, runs), ncol=2)
     _style(ax, "step k", "eigenvalue λ_j of the Hessian", title)
     return ax
 
 
 def density(result, ax: Axes | None = None, *, eigenvalues: Iterable[float] | None = None, logy: bool = True,
-            title: str | None = "Hessian spectral density") -> Axes:
+            title: str | None = "Hessian spectral density", projector: bool = False) -> Axes:
     """A spectral density estimate (``spectrum.spectral_density``: ``grid`` and ``density``).
 
     Args:
@@ -93,6 +108,7 @@ def density(result, ax: Axes | None = None, *, eigenvalues: Iterable[float] | No
         eigenvalues: Exact eigenvalues to show as a rug under the curve (small problems).
         logy: Log scale on the density axis (the outliers are tiny next to the bulk).
         title: Axes title.
+        projector: Larger text and lines at 150 dpi (a new figure only).
 
     Returns:
         The Axes. Artists: ``"density:curve"`` (xdata = grid, ydata = density), ``"density:fill"``,
@@ -110,7 +126,7 @@ def density(result, ax: Axes | None = None, *, eigenvalues: Iterable[float] | No
     dens = np.asarray(dens, dtype=float)
     if grid.shape != dens.shape:
         raise ValueError(f"grid and density must have the same shape, got {grid.shape} and {dens.shape}")
-    ax = _new_ax(ax)
+    ax = _new_ax(ax, projector=projector)
     sync = _Sync(ax, "density")
     sync.line("curve", grid, dens, color=OKABE_ITO["blue"], linewidth=1.8, label="density estimate")
     floor = max(float(np.nanmax(dens)) * 1e-7, 1e-300) if logy else 0.0
@@ -121,17 +137,18 @@ def density(result, ax: Axes | None = None, *, eigenvalues: Iterable[float] | No
         trans = ax.get_xaxis_transform()
         sync.line("rug", np.repeat(ev, 3), np.tile([0.0, 0.06, np.nan], len(ev)), color=OKABE_ITO["vermillion"],
                   linewidth=1.2, transform=trans, label="exact eigenvalues")
-    sync.finish("upper right")
+    sync.finish("above")
     if logy:
         ax.set_yscale("log")
         ax.set_ylim(bottom=floor)
+        _positive_limits(ax)
     _style(ax, "eigenvalue λ", "density", title)
     return ax
 
 
 def segment_smoothness(result, ax: Axes | None = None, eta: float | None = None, sharpness: float | None = None,
-                       floor: float | None = None, *, title: str | None = "Smoothness along the GD segment"
-                       ) -> Axes:
+                       floor: float | None = None, *, title: str | None = "Smoothness along the GD segment",
+                       projector: bool = False) -> Axes:
     """The paper's Figure 4: ‖∇f(w) − ∇f(w − s g)‖ / (s‖g‖) against s, log–log.
 
     Also drawn: its running maximum (the segment smoothness l(w, s) = sup over 0 < s' ≤ s), the guides
@@ -139,67 +156,99 @@ def segment_smoothness(result, ax: Axes | None = None, eta: float | None = None,
     l(w, s) > 2/s), the accepted step η_k (vertical), λ_max and the 2/K floor (horizontal), and the
     curvature along g, gᵀHg/‖g‖², when the result has it.
 
+    Several results (a dict label -> result) are overlaid, one colour each (their ratio curves and running
+    sups; λ_max and gᵀHg/‖g‖² are then left out): e.g. two starting points, to compare the ratio at s = η
+    with the 2/s guide, which passes through 2/η there.
+
     Args:
         result: From ``segment_smoothness`` (fields ``step_sizes`` and ``smoothness``; also accepted:
-            ``s``/``ratios``, and ``rayleigh`` for gᵀHg/‖g‖²), or a dict with those keys.
+            ``s``/``ratios``, and ``rayleigh`` for gᵀHg/‖g‖²), a dict with those keys, or a dict
+            label -> such results.
         ax: Axes to draw into.
         eta: The accepted step η_k at this iterate.
         sharpness: λ_max at this iterate.
         floor: The sharpness floor 2/K (skipped when ``None`` or 0).
         title: Axes title.
+        projector: Larger text and lines at 150 dpi (a new figure only).
 
     Returns:
-        The Axes. Artists: ``"segment_smoothness:curve"`` (xdata = steps, ydata = the ratios),
-        ``"segment_smoothness:sup"``, ``"segment_smoothness:eta"``, ``"segment_smoothness:sharpness"``,
-        ``"segment_smoothness:floor"``, ``"segment_smoothness:1/s"``, ``"segment_smoothness:2/s"``.
+        The Axes. Artists: ``"segment_smoothness:curve"`` (xdata = steps, ydata = the ratios; ``curve:j`` for
+        the j-th of several results), ``"segment_smoothness:sup"`` (``sup:j``), ``"segment_smoothness:eta"``,
+        ``"segment_smoothness:sharpness"``, ``"segment_smoothness:floor"``, ``"segment_smoothness:1/s"``,
+        ``"segment_smoothness:2/s"``.
 
     >>> res = {"step_sizes": np.array([0.01, 0.1, 1.0]), "smoothness": np.array([2.0, 2.0, 3.0])}
     >>> ax = segment_smoothness(res, eta=0.5, sharpness=4.0)
     >>> list(find(ax, "segment_smoothness:eta").get_xdata())
     [0.5, 0.5]
     """
-    s = np.asarray(_field(result, "step_sizes", "steps", "s"), dtype=float)
-    r = np.asarray(_field(result, "smoothness", "ratios", "ratio", "values"), dtype=float)
-    if s.shape != r.shape or s.ndim != 1:
-        raise ValueError(f"step_sizes and smoothness must be 1-D of the same length, got {s.shape} and {r.shape}")
-    rayleigh = _field(result, "rayleigh", "curvature_along_g", required=False)
-    ax = _new_ax(ax)
+    keys = ("step_sizes", "steps", "s", "smoothness", "ratios", "ratio", "values")
+    many = isinstance(result, dict) and bool(result) and not any(k in result for k in keys)
+    results = list(result.items()) if many else [(None, result)]
+    ax = _new_ax(ax, projector=projector)
     sync = _Sync(ax, "segment_smoothness")
-    order = np.argsort(s)
-    s, r = s[order], r[order]
-    sup = np.fmax.accumulate(np.where(np.isfinite(r), r, np.nan))
-    sync.line("curve", s, r, color=OKABE_ITO["blue"], linewidth=2.0, marker="o", markersize=3,
-              label="‖∇f(w) − ∇f(w − s g)‖ / (s‖g‖)")
-    sync.line("sup", s, sup, color=OKABE_ITO["blue"], linestyle="--", linewidth=1.2, alpha=0.7,
-              label="l(w, s) = running sup")
-    sync.line("1/s", s, 1.0 / s, color=REF_COLOR, linestyle=":", linewidth=1.2, label="1/s and 2/s")
-    sync.line("2/s", s, 2.0 / s, color=REF_COLOR, linestyle=":", linewidth=1.2, label="_nolegend_")
+    all_s, all_r = [], []
+    rayleigh = None
+    for j, (label, res) in enumerate(results):
+        s = np.asarray(_field(res, "step_sizes", "steps", "s"), dtype=float)
+        r = np.asarray(_field(res, "smoothness", "ratios", "ratio", "values"), dtype=float)
+        if s.shape != r.shape or s.ndim != 1:
+            raise ValueError(f"step_sizes and smoothness must be 1-D of the same length, got {s.shape} and {r.shape}")
+        order = np.argsort(s)
+        s, r = s[order], r[order]
+        all_s.append(s)
+        all_r.append(r)
+        sup = np.fmax.accumulate(np.where(np.isfinite(r), r, np.nan))
+        suffix = f":{j}" if many else ""
+        color = _color(j) if many else OKABE_ITO["blue"]
+        name = f"{label}: " if many else ""
+        sync.line("curve" + suffix, s, r, color=color, linewidth=2.0, marker="o", markersize=3,
+                  label=f"{name}ratio r(w, s)" if many else "‖∇f(w) − ∇f(w − s g)‖ / (s‖g‖)")
+        sync.line("sup" + suffix, s, sup, color=color, linestyle="--", linewidth=1.2, alpha=0.7,
+                  label=f"{name}running sup l(w, s)" if many else "l(w, s) = running sup")
+        if not many:
+            rayleigh = _field(res, "rayleigh", "curvature_along_g", required=False)
+    s = np.concatenate(all_s)
+    r = np.concatenate(all_r)
+    grid = np.geomspace(s.min(), s.max(), 100)
+    sync.line("1/s", grid, 1.0 / grid, color=REF_COLOR, linestyle=":", linewidth=1.2, label="1/s and 2/s")
+    sync.line("2/s", grid, 2.0 / grid, color=REF_COLOR, linestyle=":", linewidth=1.2, label="_nolegend_")
     if rayleigh is not None and np.isfinite(float(np.asarray(rayleigh).ravel()[0])):
         sync.hline("rayleigh", float(np.asarray(rayleigh).ravel()[0]), color=OKABE_ITO["bluish_green"],
                    linestyle="-.", linewidth=1.4, label="gᵀHg/‖g‖²")
-    if sharpness is not None and math.isfinite(float(sharpness)):
+    if not many and sharpness is not None and math.isfinite(float(sharpness)):
         sync.hline("sharpness", float(sharpness), color="black", linestyle="--", linewidth=1.5,
                    label=f"λ_max = {float(sharpness):.3g}")
     if floor is not None and math.isfinite(float(floor)) and float(floor) > 0:
-        sync.hline("floor", float(floor), color=REF_COLOR, linestyle=(0, (1, 1)), linewidth=2.0,
+        sync.hline("floor", float(floor), color=FLOOR_COLOR, linestyle=(0, (1, 1)), linewidth=2.0,
                    label=f"2/K = {float(floor):.3g}")
     if eta is not None and math.isfinite(float(eta)):
-        sync.vline("eta", float(eta), color=OKABE_ITO["vermillion"], linewidth=2.0,
-                   label=f"accepted η_k = {float(eta):.3g}")
-    sync.finish("lower left", relim=False)
+        eta = float(eta)
+        sync.vline("eta", eta, color="black" if many else OKABE_ITO["vermillion"], linewidth=1.6 if many else 2.0,
+                   zorder=1, label=f"accepted η_k = {eta:.3g}" if not many else f"s = η = {eta:.3g}")
+        if many:  # where each ratio curve crosses s = η, against 2/η (the 2/s guide there)
+            sync.line("2/eta", [eta], [2.0 / eta], linestyle="none", marker="D", markersize=7, color="black",
+                      zorder=6, label=f"2/η = {2.0 / eta:.3g}")
+            for j, (sj, rj) in enumerate(zip(all_s, all_r)):
+                ok = np.isfinite(rj) & (rj > 0)
+                if sj[ok].min() <= eta <= sj[ok].max():
+                    at = float(np.exp(np.interp(np.log(eta), np.log(sj[ok]), np.log(rj[ok]))))
+                    sync.line(f"at_eta:{j}", [eta], [at], linestyle="none", marker="o", markersize=8,
+                              color=_color(j), markeredgecolor="black", zorder=6, label="_nolegend_")
+    sync.finish("above", relim=False, ncol=3)
     ax.set_xscale("log")
     ax.set_yscale("log")
     vals = [v for v in (*r[np.isfinite(r) & (r > 0)], sharpness, floor) if v is not None and v > 0 and
             math.isfinite(v)]
     if vals:
-        # room below the curve for the legend (the 1/s guides pass through the upper left)
-        ax.set_ylim(min(vals) / 15.0, max(vals) * 3.0)
+        ax.set_ylim(min(vals) / 4.0, max(vals) * 3.0)
     ax.set_xlim(s.min(), s.max())
     _style(ax, "step along −g: s", "smoothness ratio", title)
     return ax
 
 
-def eigenvalue_snapshots(run: Run, ax: Axes | None = None, *, title: str | None = None) -> Axes:
+def eigenvalue_snapshots(run: Run, ax: Axes | None = None, *, title: str | None = None,
+                         projector: bool = False) -> Axes:
     """The top and bottom Hessian eigenvalues at a few chosen iterations (``run.eig_steps``/``eig_values``,
     recorded by the Flatland experiment), negative ones included.
 
@@ -217,7 +266,7 @@ def eigenvalue_snapshots(run: Run, ax: Axes | None = None, *, title: str | None 
     if not isinstance(run, Run) or "eig_values" not in run.arrays:
         raise ValueError("eigenvalue_snapshots needs a Run with eig_steps and eig_values "
                          "(e.g. a featured run of eostutor.experiments.flatland)")
-    ax = _new_ax(ax)
+    ax = _new_ax(ax, projector=projector)
     sync = _Sync(ax, "snapshots")
     steps = np.asarray(run.arrays["eig_steps"]).astype(int)
     values = np.atleast_2d(np.asarray(run.arrays["eig_values"], dtype=float))
@@ -228,11 +277,11 @@ def eigenvalue_snapshots(run: Run, ax: Axes | None = None, *, title: str | None 
                   markersize=6, label=f"step {k}")
     floor = run.settings.sharpness_floor
     if floor > 0:
-        sync.hline("floor", floor, color="0.25", linestyle=":", linewidth=1.6, label=f"2/K = {floor:g}")
+        sync.hline("floor", floor, color=FLOOR_COLOR, linestyle=":", linewidth=1.6, label=f"2/K = {floor:g}")
     finite = values[np.isfinite(values)]
     small = np.abs(finite[finite != 0]).min() if np.any(finite != 0) else 1e-3
     sync.hline("zero", 0.0, color="0.6", linewidth=0.8)
-    sync.finish("upper right")
+    sync.finish("above")
     ax.set_yscale("symlog", linthresh=max(min(small, 1e-2), 1e-6))
     _style(ax, "eigenvalue rank (largest first)", "Hessian eigenvalue",
            title if title is not None else f"{run.label}: top and bottom eigenvalues")

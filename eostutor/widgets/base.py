@@ -22,11 +22,20 @@ import time
 import traceback
 from collections.abc import Callable
 
+import traitlets
+
+from eostutor._validate import check_int, check_positive
 from eostutor.record import Run
 from eostutor.widgets.panels import _widgets
 from eostutor.widgets.scheduling import LatestWins
 
-__all__ = ["LiveWidget", "Job", "log_slider", "typed_box", "from_browser", "PANEL_TITLES"]
+__all__ = ["LiveWidget", "Job", "LogSlider", "log_slider", "typed_box", "from_browser", "PANEL_TITLES", "PAGE_WIDTH",
+           "PANEL_WIDTH", "PANEL_HEIGHT"]
+
+#: Widths in px: the widest widget fits a notebook's output area on a 1366×768 laptop with the file
+#: browser open (934 px, measured in JupyterLab), with room to spare.
+PAGE_WIDTH = 900
+PANEL_WIDTH, PANEL_HEIGHT = 290, 210
 
 #: Panel titles shared by the widgets.
 PANEL_TITLES = {"loss": "Training loss", "sharpness": "Sharpness λ_max and 2/η", "eta_sharpness": "η·λ_max",
@@ -34,17 +43,113 @@ PANEL_TITLES = {"loss": "Training loss", "sharpness": "Sharpness λ_max and 2/η
                 "layer_grad_norms": "Layer gradient norms"}
 
 
-def log_slider(value: float, lo: float, hi: float, description: str = "η", *, steps: int = 400,
-               width: str = "380px", continuous: bool = True, readout: bool = True, description_width: str = "70px"):
-    """A logarithmic slider for a step size: ``steps`` positions from lo to hi (fine enough to step across
-    an edge: 400 steps over [0.05, 0.8] is 0.7% of η per arrow key), updating while dragged.
+class LogSlider(traitlets.HasTraits):
+    """A logarithmic slider for a step size that keeps exact values.
+
+    The page shows an integer slider (``position``: ``steps`` positions from lo to hi, fine enough to step
+    across an edge: 400 over [0.01, 0.5] is 1% of η per arrow key; it updates while dragged). ``value`` is
+    the step size itself: a value set from Python or typed (0.19) is kept exactly and the handle moves to the
+    nearest position; moving the handle sets the value of that position. A float slider would instead round
+    0.19 to its grid in the page and send the rounded value back, sometimes after later changes.
+
+    It behaves like an ipywidgets slider where the widgets use it: ``value``, ``min``/``max``/``step`` (log10
+    units), ``description``, ``disabled``, ``observe``; put ``position`` in a layout.
+
+    >>> s = LogSlider(0.19, 0.01, 0.5)
+    >>> s.value, s.position.value, round(s.at(s.position.value), 4)
+    (0.19, 301, 0.1899)
     """
-    w = _widgets()
-    lo_log, hi_log = math.log10(lo), math.log10(hi)
-    return w.FloatLogSlider(value=min(max(value, lo), hi), base=10, min=lo_log, max=hi_log,
-                            step=(hi_log - lo_log) / steps, description=description, continuous_update=continuous,
-                            readout=readout, readout_format=".4g", style={"description_width": description_width},
-                            layout=w.Layout(width=width))
+
+    value = traitlets.Float()
+    description = traitlets.Unicode()
+    disabled = traitlets.Bool(False)
+
+    def __init__(self, value: float, lo: float, hi: float, description: str = "η", *, steps: int = 400,
+                 width: str = "380px", continuous: bool = True, description_width: str = "70px"):
+        w = _widgets()
+        self.base = 10.0
+        self.from_page = False
+        self._syncing = False
+        self.position = w.IntSlider(value=0, min=0, max=steps, description=description, readout=False,
+                                    continuous_update=continuous, style={"description_width": description_width},
+                                    layout=w.Layout(width=width))
+        self.set_range(lo, hi, steps)
+        super().__init__(value=self._clamp(check_positive("value", value)), description=description)
+        self._sync_position(self.value)
+        self.position.observe(self._moved, names="value")
+
+    @property
+    def continuous_update(self) -> bool:
+        return self.position.continuous_update
+
+    def set_range(self, lo: float, hi: float, steps: int | None = None) -> None:
+        """New ends (and number of positions); the value is clamped into them."""
+        lo, hi = check_positive("lo", lo), check_positive("hi", hi)
+        if not hi > lo:
+            raise ValueError(f"the slider's range must have hi > lo, got [{lo}, {hi}]")
+        steps = self.position.max if steps is None else check_int("steps", steps, minimum=2)
+        self.min, self.max = math.log10(lo), math.log10(hi)
+        self.step = (self.max - self.min) / steps
+        self._syncing = True
+        try:
+            self.position.max = steps
+        finally:
+            self._syncing = False
+        if "value" in self._trait_values:
+            self.value = self._clamp(self.value)
+            self._sync_position(self.value)
+
+    def at(self, position: int) -> float:
+        """The step size at an integer position."""
+        return float(self.base ** (self.min + position * self.step))
+
+    def _clamp(self, value: float) -> float:
+        lo, hi = self.base**self.min, self.base**self.max
+        return float(min(max(value, lo), hi))
+
+    @traitlets.validate("value")
+    def _check(self, proposal):
+        value = float(proposal["value"])
+        if not (math.isfinite(value) and value > 0):
+            raise traitlets.TraitError(f"a step size must be a positive finite number, got {value!r}")
+        return self._clamp(value)
+
+    @traitlets.observe("value")
+    def _value_changed(self, change) -> None:
+        self._sync_position(change["new"])
+
+    @traitlets.observe("description", "disabled")
+    def _look_changed(self, change) -> None:
+        setattr(self.position, change["name"], change["new"])
+
+    def _sync_position(self, value: float) -> None:
+        p = int(round((math.log10(value) - self.min) / self.step))
+        p = min(max(p, 0), self.position.max)
+        if p != self.position.value:
+            self._syncing = True
+            try:
+                self.position.value = p
+            finally:
+                self._syncing = False
+
+    def _moved(self, change) -> None:
+        if self._syncing:
+            return
+        self.from_page = from_browser(self.position)
+        try:
+            self.value = self.at(change["new"])
+        finally:
+            self.from_page = False
+
+
+def log_slider(value: float, lo: float, hi: float, description: str = "η", *, readout: bool = False,
+               **kwargs) -> LogSlider:
+    """A :class:`LogSlider` (the arguments are its constructor's). It has no readout of its own: show the
+    value in a :func:`typed_box` next to it (``readout=True`` is refused).
+    """
+    if readout:
+        raise ValueError("a LogSlider has no readout: show its value in a typed_box next to it")
+    return LogSlider(value, lo, hi, description, **kwargs)
 
 
 def typed_box(value: float, width: str = "80px"):
@@ -55,25 +160,13 @@ def typed_box(value: float, width: str = "80px"):
     return box
 
 
-def _float_slider(control) -> bool:
-    w = _widgets()
-    return isinstance(control, w.FloatLogSlider | w.FloatSlider)
-
-
-def _same_position(control, a: float, b: float) -> bool:
-    """Whether two values of a float slider are within half a slider step of each other."""
-    w = _widgets()
-    if isinstance(control, w.FloatLogSlider):
-        if a <= 0 or b <= 0:
-            return False
-        return abs(math.log(a, control.base) - math.log(b, control.base)) <= 0.51 * control.step
-    return abs(a - b) <= 0.51 * control.step
-
-
 def from_browser(control) -> bool:
     """Whether the control's current change came from the page (a drag, a typed value) rather than from
-    Python code: ipywidgets holds a property lock while it applies a state sent by the frontend.
+    Python code: ipywidgets holds a property lock while it applies a state sent by the frontend (a
+    :class:`LogSlider` says so itself).
     """
+    if isinstance(control, LogSlider):
+        return control.from_page
     return bool(getattr(control, "_property_lock", None))
 
 
@@ -131,7 +224,6 @@ class LiveWidget:
         self.output = w.Output(layout=w.Layout(max_height="240px", overflow="auto"))
         self.panels: dict[str, object] = {}
         self._links: list = []  # jslink/jsdlink widgets (closed with the widget)
-        self._exact: dict[str, float | None] = {}
         self.jobs = LatestWins()
         self._draw_lock = threading.RLock()
         self._last_draw = 0.0
@@ -169,35 +261,17 @@ class LiveWidget:
     def _observe(self, name: str, fn: Callable[..., None]) -> None:
         """Call ``fn(browser=...)`` when control ``name`` changes (``browser``: the change came from the page,
         see :func:`from_browser`); exceptions are shown in the widget.
-
-        A float slider in the page moves on a grid of steps: given 0.19 from Python (or typed), it shows the
-        nearest grid point and sends that back. Such an echo (within half a step of the exact value) is
-        ignored, and :meth:`value` keeps returning the exact value until the slider really moves.
         """
         control = self.controls[name]
-        if _float_slider(control):
-            self._exact[name] = float(control.value)
 
-        def on_change(change):
-            browser = from_browser(control)
-            if _float_slider(control):
-                exact = self._exact.get(name)
-                if browser and exact is not None and _same_position(control, exact, float(change["new"])):
-                    return  # the page snapped our exact value to its grid: nothing changed
-                self._exact[name] = None if browser else float(change["new"])
-            fn(browser=browser)
+        def on_change(_change):
+            fn(browser=from_browser(control))
 
         control.observe(self._guard(on_change), names="value")
 
     def value(self, name: str) -> float:
-        """A float slider's value: the exact value set from Python or typed, while the slider still shows it
-        (the page rounds it to its grid), else where the slider is.
-        """
-        control = self.controls[name]
-        exact = self._exact.get(name)
-        if exact is not None and _same_position(control, exact, float(control.value)):
-            return exact
-        return float(control.value)
+        """A control's value as a float."""
+        return float(self.controls[name].value)
 
     def _typed(self, box: str, slider: str, what: str = "η") -> None:
         """Check a value typed in text control ``box`` and move ``slider`` to it, or say what is wrong
@@ -207,7 +281,7 @@ class LiveWidget:
         if text == f"{self.value(slider):.4g}":
             return  # the box shows the slider's value (written by _show_value): nothing was typed
         control = self.controls[slider]
-        log = isinstance(control, _widgets().FloatLogSlider)
+        log = isinstance(control, LogSlider)
         lo, hi = (control.base**control.min, control.base**control.max) if log else (control.min, control.max)
         try:
             value = float(text)
@@ -302,11 +376,13 @@ class LiveWidget:
 
     def close(self) -> None:
         """Stop any running job and close every widget model this widget created (controls, links, panels
-        with their marks, scales and axes, layouts and styles), so the kernel and the page free them."""
+        with their marks, scales and axes, layouts and styles), so the kernel and the page free them.
+        """
         self.jobs.cancel()
         self.jobs.wait(5.0)
         seen: set[int] = set()
         for obj in [*self._links, *(p.figure for p in self.panels.values()), *self.controls.values(), self.widget]:
+            obj = getattr(obj, "position", obj)  # a LogSlider's page widget
             if obj is not None:
                 _close_tree(obj, seen)  # not Widget.close_all(): that closes every widget of the kernel
         self._links = []
@@ -317,7 +393,8 @@ class LiveWidget:
 
 def _close_tree(widget, seen: set[int]) -> None:
     """Close a widget and every widget it refers to through its synced traits (children, layout, style,
-    marks, scales, axes, images, link sources), once each."""
+    marks, scales, axes, images, link sources), once each.
+    """
     w = _widgets()
     if id(widget) in seen or not isinstance(widget, w.Widget):
         return

@@ -9,7 +9,7 @@ import numpy as np
 from eostutor._validate import check_choice
 from eostutor.problems import Problem
 from eostutor.widgets import curves
-from eostutor.widgets.base import Job, LiveWidget, log_slider, typed_box
+from eostutor.widgets.base import PAGE_WIDTH, Job, LiveWidget, log_slider, typed_box
 from eostutor.widgets.model import PRESETS, BifurcationModel, divergence_message
 from eostutor.widgets.panels import OKABE_ITO, RUN_COLORS, Panel, _widgets, landscape_png, legend_html
 
@@ -59,7 +59,7 @@ class BifurcationExplorer(LiveWidget):
         self.sweep = None
         lo, hi = float(self.etas.min()), float(self.etas.max())
         self.controls = {
-            "eta": log_slider(eta, lo, hi, width="400px", readout=False),
+            "eta": log_slider(eta, lo, hi, width="400px"),
             "eta_text": typed_box(eta),
             "quantity": w.ToggleButtons(options=list(QUANTITIES), value=check_choice("quantity", quantity, QUANTITIES),
                                         description="show",
@@ -73,12 +73,12 @@ class BifurcationExplorer(LiveWidget):
         }
         self.legend = w.HTML()
         self.widget = w.VBox([
-            w.HBox([self.controls["eta"], self.controls["eta_text"], self.controls["quantity"]]),
+            w.HBox([self.controls["eta"].position, self.controls["eta_text"], self.controls["quantity"]]),
             w.HBox([self.progress, self.status]),
             self.legend,
             w.HBox([self.panels["bifurcation"].figure,
                     w.VBox([self.panels["trajectory"].figure, self.panels["loss"].figure])]),
-            self.output], layout=w.Layout(max_width="960px"))
+            self.output], layout=w.Layout(max_width=f"{PAGE_WIDTH}px"))
         traj = self.panels["trajectory"]
         traj.set_limits(x=self.extent[:2], y=self.extent[2:])
         traj.image("landscape", landscape_png(self.problem, self.extent), self.extent)

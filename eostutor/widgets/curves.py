@@ -56,7 +56,7 @@ def _diverged(panel: Panel, run: Run, key: str, x, y, color: str) -> None:
     ok = np.isfinite(np.asarray(y, dtype=float))
     if ok.any():
         i = np.flatnonzero(ok)[-1]
-        panel.points(f"{key}:diverged", [x[i]], [y[i]], color=color, marker="cross", size=70, stroke=None)
+        panel.points(f"{key}:diverged", [x[i]], [y[i]], color=color, marker="cross", size=80, stroke=None)
 
 
 def _thin(x, y, n: int = _MAX_POINTS):

@@ -10,7 +10,7 @@ from eostutor.experiments import FLATLAND_SEED
 from eostutor.problems import Problem
 from eostutor.record import Run
 from eostutor.widgets import curves
-from eostutor.widgets.base import Job, LiveWidget, log_slider, typed_box
+from eostutor.widgets.base import PAGE_WIDTH, PANEL_HEIGHT, PANEL_WIDTH, Job, LiveWidget, log_slider, typed_box
 from eostutor.widgets.model import ComparisonModel, divergence_message
 from eostutor.widgets.panels import RUN_COLORS, _widgets, legend_html
 
@@ -72,10 +72,10 @@ class FlatlandLab(LiveWidget):
         etas = [self._default_eta(r) if e is None else check_positive("eta", float(e)) for r, e in zip(rules, etas)]
         self.controls = {
             "rule_a": w.Dropdown(options=options, value=rules[0], description="first"),
-            "eta_a": log_slider(etas[0], 1e-2, 1e2, width="300px", readout=False),
+            "eta_a": log_slider(etas[0], 1e-2, 1e2, width="300px"),
             "eta_a_text": typed_box(etas[0]),
             "rule_b": w.Dropdown(options=options, value=rules[1], description="second"),
-            "eta_b": log_slider(etas[1], 1e-2, 1e2, width="300px", readout=False),
+            "eta_b": log_slider(etas[1], 1e-2, 1e2, width="300px"),
             "eta_b_text": typed_box(etas[1]),
             "num_steps": w.IntSlider(value=num_steps, min=10, max=3000, step=10, description="steps",
                                      continuous_update=False),
@@ -83,6 +83,7 @@ class FlatlandLab(LiveWidget):
                                      layout=w.Layout(width="170px")),
             "init_scale": log_slider(check_positive("init_scale", init_scale), 0.25, 4.0, "init scale", steps=80,
                                      width="300px", continuous=False),
+            "init_scale_text": typed_box(init_scale),
             "n_seeds": w.BoundedIntText(value=5, min=2, max=50, description="n", style={"description_width": "16px"},
                                         layout=w.Layout(width="90px")),
             "survey": w.Button(description="run n seeds", icon="list", layout=w.Layout(width="120px"),
@@ -92,20 +93,23 @@ class FlatlandLab(LiveWidget):
         self.survey_table = w.HTML()
         self.runs: list[Run | None] = [None, None]
         self._holding = False
-        self.panels = {name: curves.make_panel(name, 310, 220) for name in self.PANELS}
-        self.legends = {name: w.HTML(layout=w.Layout(width="310px", min_height="22px")) for name in self.PANELS}
+        self.panels = {name: curves.make_panel(name, PANEL_WIDTH, PANEL_HEIGHT) for name in self.PANELS}
+        self.legends = {name: w.HTML(layout=w.Layout(width=f"{PANEL_WIDTH}px", min_height="22px"))
+                        for name in self.PANELS}
         self.runs_legend = w.HTML()
         c = self.controls
         grid = w.GridBox([w.VBox([self.panels[n].figure, self.legends[n]]) for n in self.PANELS],
-                         layout=w.Layout(grid_template_columns="repeat(3, 310px)", grid_gap="2px 4px"))
-        self.widget = w.VBox([w.HBox([w.VBox([c["rule_a"], w.HBox([c["eta_a"], c["eta_a_text"]])]),
-                                      w.VBox([c["rule_b"], w.HBox([c["eta_b"], c["eta_b_text"]])])]),
-                              w.HBox([c["num_steps"], c["seed"], c["init_scale"]]),
+                         layout=w.Layout(grid_template_columns=f"repeat(3, {PANEL_WIDTH}px)", grid_gap="2px 4px"))
+        self.widget = w.VBox([w.HBox([w.VBox([c["rule_a"], w.HBox([c["eta_a"].position, c["eta_a_text"]])]),
+                                      w.VBox([c["rule_b"], w.HBox([c["eta_b"].position, c["eta_b_text"]])])]),
+                              w.HBox([c["num_steps"], c["seed"], c["init_scale"].position, c["init_scale_text"]]),
                               w.HBox([c["survey"], c["n_seeds"], self.survey_table]),
                               w.HBox([self.progress, self.status]), self.runs_legend, grid, self.output],
-                             layout=w.Layout(max_width="960px"))
+                             layout=w.Layout(max_width=f"{PAGE_WIDTH}px"))
         for name in ("num_steps", "seed", "init_scale"):
             self._observe(name, self.update)
+        self._observe("init_scale_text", lambda browser=False: self._typed("init_scale_text", "init_scale",
+                                                                           "init scale"))
         c["survey"].on_click(self._guard(lambda _b: self.survey()))
         for side in ("a", "b"):
             self._observe(f"rule_{side}", lambda side=side, browser=False: self._on_rule(side))
@@ -147,6 +151,7 @@ class FlatlandLab(LiveWidget):
             self.controls[f"eta_{side}"].disabled = self.controls[f"eta_{side}_text"].disabled = unused
             self.controls[f"eta_{side}"].description = stepsizes.eta_symbol(rule) or "η (unused)"
             self._show_value(f"eta_{side}_text", f"eta_{side}")
+        self._show_value("init_scale_text", "init_scale")
         specs = [(self.controls[f"rule_{side}"].value, self._eta(side)) for side in ("a", "b")]
         num_steps = int(self.controls["num_steps"].value)
         seed = int(self.controls["seed"].value)

@@ -243,20 +243,25 @@ class Panel:
 
     def points(self, role: str, x, y, *, color: str = RUN_COLORS[0], size: int = 40, marker: str = "circle",
                stroke: str | None = "black", opacity: float = 1.0):
-        """Create or update the scatter of ``role`` (markers: circle, cross, square, diamond, triangle-up)."""
+        """Create or update the scatter of ``role`` (markers: circle, x (a ✕), cross (a +), square, diamond,
+        triangle-up).
+        """
         x = np.atleast_1d(np.asarray(x, dtype=float))
         y = finite(np.atleast_1d(y), self.ylog)
+        shape = marker
         self._touch(role)
         mark = self.marks.get(role)
         if mark is None:
             mark = _bq().Scatter(x=x, y=y, scales={"x": self.xs, "y": self.ys}, colors=[color], default_size=size,
-                                 marker=marker, stroke=stroke, opacities=[opacity])
+                                 marker=shape, stroke=stroke, opacities=[opacity])
             self._add(role, mark)
             return mark
         with mark.hold_sync():
             mark.x, mark.y = x, y
             if mark.colors != [color]:
                 mark.colors = [color]
+            if mark.marker != shape:
+                mark.marker = shape
             mark.visible = True
         return mark
 

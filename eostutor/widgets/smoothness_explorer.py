@@ -10,7 +10,7 @@ from eostutor._validate import check_choice
 from eostutor.problems import TINY_DIM, Problem
 from eostutor.record import Run
 from eostutor.widgets import curves
-from eostutor.widgets.base import Job, LiveWidget
+from eostutor.widgets.base import PAGE_WIDTH, Job, LiveWidget
 from eostutor.widgets.model import PRESETS, SmoothnessModel
 from eostutor.widgets.panels import OKABE_ITO, REF_COLOR, RUN_COLORS, Panel, _widgets, legend_html
 
@@ -55,13 +55,13 @@ class SmoothnessExplorer(LiveWidget):
         self.panels = {
             "smoothness": Panel("Smoothness along −g", "step along −g: s", "smoothness ratio", xlog=True, ylog=True,
                                 width=470, height=340, xlim=(float(s.min()), float(s.max()))),
-            "loss": curves.make_panel("loss", 420, 340),
+            "loss": curves.make_panel("loss", PAGE_WIDTH - 470 - 10, 340),
         }
         self.legend = w.HTML(layout=w.Layout(width="470px"))
         self.widget = w.VBox([self.controls["iterate"], w.HBox([self.progress, self.status]),
                               w.HBox([w.VBox([self.panels["smoothness"].figure, self.legend]),
                                       self.panels["loss"].figure]),
-                              self.output], layout=w.Layout(max_width="960px"))
+                              self.output], layout=w.Layout(max_width=f"{PAGE_WIDTH}px"))
         self._observe("iterate", self.select)
         if run is not None:
             if "params" not in run.arrays:

@@ -15,7 +15,7 @@ from eostutor._validate import check_choice, check_positive
 from eostutor.problems import TINY_DIM, Problem
 from eostutor.record import Run
 from eostutor.widgets import curves
-from eostutor.widgets.base import Job, LiveWidget, log_slider, typed_box
+from eostutor.widgets.base import PAGE_WIDTH, PANEL_HEIGHT, PANEL_WIDTH, Job, LiveWidget, log_slider, typed_box
 from eostutor.widgets.model import ExplorerModel, ExplorerSettings, divergence_message
 from eostutor.widgets.panels import OKABE_ITO, RUN_COLORS, Panel, _widgets, landscape_png, legend_html
 
@@ -102,7 +102,7 @@ class StepSizeExplorer(LiveWidget):
                                style={"description_width": "40px"},
                                layout=w.Layout(width="220px")),
             "eta": log_slider(eta, *self._eta_ranges[problem], description="η", width=f"{SLIDER_WIDTH}px",
-                              readout=False, description_width="40px"),
+                              description_width="40px"),
             "eta_text": typed_box(eta),
             "num_steps": w.IntSlider(value=preset.num_steps if num_steps is None else num_steps, min=10,
                                      max=5000, step=10, description="steps", continuous_update=False,
@@ -128,11 +128,11 @@ class StepSizeExplorer(LiveWidget):
         self._links.append(w.jslink((c["play"], "value"), (c["k"], "value")))  # play moves the k slider in the page
         self.strip = w.HTML(layout=w.Layout(width=f"{SLIDER_WIDTH + 10}px", margin="-6px 0 0 0"))
         self.help = w.HTML()
-        self.readout = w.HTML(layout=w.Layout(width="330px"))
+        self.readout = w.HTML(layout=w.Layout(width=f"{PAGE_WIDTH - 2 * PANEL_WIDTH - 12}px"))
         self.runs_legend = w.HTML()
         self.legends: dict[str, object] = {}
         self.grid = w.Box()
-        eta_box = w.VBox([w.HBox([c["eta"], c["eta_text"]]), self.strip])
+        eta_box = w.VBox([w.HBox([c["eta"].position, c["eta_text"]]), self.strip])
         self.widget = w.VBox([
             w.HBox([c["problem"], c["rule"], c["num_steps"], c["seed"]]),
             w.HBox([eta_box, w.VBox([c["momentum"], c["nesterov"]])]),
@@ -140,7 +140,7 @@ class StepSizeExplorer(LiveWidget):
             w.HBox([c["play"], c["k"], c["pin"], c["clear_pins"], c["reset_w0"]]),
             w.HBox([self.progress, self.status]),
             self.runs_legend, self.grid, self.output,
-        ], layout=w.Layout(max_width="960px"))
+        ], layout=w.Layout(max_width=f"{PAGE_WIDTH}px"))
         self.pins: list[Pin] = []
         self._w0: tuple[float, ...] | None = None
         self._kind = None
@@ -177,14 +177,15 @@ class StepSizeExplorer(LiveWidget):
         for panel in self.panels.values():
             panel.figure.close()
         names = TOY_PANELS if kind == "toy" else NETWORK_PANELS
-        self.panels = {name: curves.make_panel(name, 310, 220) for name in names}
-        self.legends = {name: w.HTML(layout=w.Layout(width="310px", min_height="22px")) for name in names}
+        self.panels = {name: curves.make_panel(name, PANEL_WIDTH, PANEL_HEIGHT) for name in names}
+        self.legends = {name: w.HTML(layout=w.Layout(width=f"{PANEL_WIDTH}px", min_height="22px")) for name in names}
         slots = {name: w.VBox([self.panels[name].figure, self.legends[name]]) for name in names}
         grid = w.GridBox([slots[n] for n in names],
-                         layout=w.Layout(grid_template_columns=f"repeat({2 if kind == 'toy' else 3}, 310px)",
+                         layout=w.Layout(grid_template_columns=f"repeat({2 if kind == 'toy' else 3}, {PANEL_WIDTH}px)",
                                          grid_gap="2px 4px"))
         if kind == "toy":
-            land = Panel("Iterates on the loss landscape", "w₁", "w₂", width=330, height=300)
+            land = Panel("Iterates on the loss landscape", "w₁", "w₂", width=PAGE_WIDTH - 2 * PANEL_WIDTH - 12,
+                         height=PANEL_HEIGHT + 80)
             self.panels["landscape"] = land
             self.grid.children = [w.HBox([w.VBox([land.figure, self.readout]), grid])]
         else:
@@ -262,20 +263,22 @@ class StepSizeExplorer(LiveWidget):
             for r, key, color, main in runs:
                 p = np.asarray(r.params, dtype=float)
                 ok = np.all(np.isfinite(p), axis=1)
-                p = np.where(ok[:, None], p, np.nan)
-                xs, ys = (p[:, 0], p[:, 1]) if problem.dim == 2 else (p[:, 0], r.loss[:len(p)])
+                if problem.dim == 1:
+                    ok &= np.isfinite(np.r_[r.loss, np.nan][:len(p)])
+                # Only finite iterates (a diverged run stops being recorded at its blow-up): a marker at a NaN
+                # point is an error in the page.
+                p = p[ok]
+                xs, ys = (p[:, 0], p[:, 1]) if problem.dim == 2 else (p[:, 0], np.r_[r.loss, np.nan][:len(ok)][ok])
                 mark = panel.line(key, xs, ys, color=color, width=1.6 if main else 1.2, opacity=0.95 if main else 0.8)
                 marker = "circle" if len(p) <= 200 else None
                 if mark.marker != marker:
                     mark.marker = marker
                     mark.marker_size = 14
-                last = np.flatnonzero(ok)
-                if last.size:
-                    j = last[-1]
-                    panel.points(f"{key}:end", [xs[j]], [ys[j]], color=color, size=60,
+                if len(xs):
+                    panel.points(f"{key}:end", [xs[-1]], [ys[-1]], color=color, size=60,
                                  marker="cross" if r.diverged else "circle", stroke="black")
-                if main:
-                    panel.points("start", [xs[0]], [ys[0]], color="white", size=70, stroke="black")
+                    if main:
+                        panel.points("start", [xs[0]], [ys[0]], color="white", size=70, stroke="black")
             if problem.dim == 1:
                 panel.fit_y([ys, panel.marks["surface"].y])
             self._cursor_landscape(k)
@@ -386,14 +389,7 @@ class StepSizeExplorer(LiveWidget):
                 current = self.controls["rule"].value
                 self.controls["rule"].options = list(options)
                 self.controls["rule"].value = current if current in options else options[0]
-            slider = self.controls["eta"]
-            lo_eta, hi_eta = self._eta_ranges.get(name, preset.eta_range)
-            lo, hi = math.log10(lo_eta), math.log10(hi_eta)
-            if (slider.min, slider.max) != (lo, hi):
-                value = slider.value if not reset else preset.eta
-                slider.min, slider.max = min(lo, slider.max), max(hi, slider.min)
-                slider.min, slider.max, slider.step = lo, hi, (hi - lo) / 400
-                slider.value = min(max(value, lo_eta), hi_eta)
+            self.controls["eta"].set_range(*self._eta_ranges.get(name, preset.eta_range))
             if reset:  # a new problem: its own default η and steps, its own start, no pins
                 self.controls["eta"].value = preset.eta
                 self.controls["num_steps"].value = preset.num_steps
