@@ -4,9 +4,10 @@ The notebooks are read as JSON and their code parsed with ``ast``; nothing is ex
 the job of ``pytest --nbval-lax notebooks/``). What is checked is what the course promises:
 
 * committed clean: no outputs, no execution counts, no widget state, a python3 kernelspec;
-* one setup cell at the top (``%matplotlib widget``, ``import eostutor as eos``,
-  ``course = eos.course.setup(...)``) and no other import (``import numpy as np`` is tolerated in the
-  setup cell); no ``def``, ``class`` or ``lambda`` anywhere: helpers belong in the package;
+* one setup cell at the top (``%matplotlib inline``, ``import eostutor as eos`` with a ``%pip install``
+  fallback for Colab, ``course = eos.course.setup(...)``) and no other import (``import numpy as np`` is
+  tolerated in the setup cell); no ``def``, ``class`` or ``lambda`` anywhere: helpers belong in the package;
+* an "Open in Colab" badge under the title that opens this very notebook;
 * a title, learning objectives, at least one live widget with a static figure before it, at least two
   **Predict.** → code → **Explain.** prompts, an Exercises section graded with ``eos.exercises.check``
   whose committed answers are ``None``, a Summary and References.
@@ -32,6 +33,8 @@ FIGURE_DIR = REPO / "notebooks" / "figures"
 #: Imports a notebook may contain, all in the setup cell.
 SETUP_IMPORT = "import eostutor as eos"
 TOLERATED_IMPORTS = {"import numpy as np"}
+#: The one install line a notebook may hold: in its setup cell, run only where eostutor is missing (Colab).
+COLAB_INSTALL = '%pip install -q "eostutor @ git+https://github.com/eostutor/eostutor"'
 WIDGET_CALL = re.compile(r"\beos\.widgets\.([A-Z]\w*)\s*\(")
 FIGURE_LINK = re.compile(r"!\[[^\]]+\]\((figures/[\w\-]+\.png)\)")
 PREDICT, EXPLAIN = "**Predict.**", "**Explain.**"
@@ -121,9 +124,19 @@ def test_one_setup_cell_at_the_top(path):
     assert all(c["cell_type"] == "markdown" for c in nb["cells"][:first_index]), path.name
     assert SETUP_IMPORT in setup, f"{path.name}: the first code cell must contain {SETUP_IMPORT!r}"
     assert "eos.course.setup(" in setup, f"{path.name}: the first code cell must call eos.course.setup(...)"
-    assert "%matplotlib widget" in setup, f"{path.name}: the first code cell must start with %matplotlib widget"
+    assert setup.startswith("%matplotlib inline"), f"{path.name}: the first code cell must start with %matplotlib inline"
+    assert COLAB_INSTALL in setup, (
+        f"{path.name}: the setup cell must install the course where it is missing (Colab)")
     others = [i for i, src in code[1:] if "import eostutor" in src]
     assert not others, f"{path.name}: `import eostutor` again in code cells {others}"
+
+
+@notebook_params
+def test_open_in_colab_badge(path):
+    title = _source(_load(path)["cells"][0])
+    url = f"https://colab.research.google.com/github/eostutor/eostutor/blob/main/notebooks/{path.name}"
+    assert f"(https://colab.research.google.com/assets/colab-badge.svg)]({url})" in title, (
+        f"{path.name}: the title cell needs an Open in Colab badge linking to {url}")
 
 
 @notebook_params
@@ -138,7 +151,8 @@ def test_imports_only_eostutor(path):
                 if not allowed:
                     bad.append(f"cell {i}: {text}")
         for line in src.splitlines():  # IPython-only imports the parser never sees
-            if line.lstrip().startswith(("%run", "%load", "!pip", "%pip")):
+            colab_install = n == 0 and line.strip() == COLAB_INSTALL
+            if line.lstrip().startswith(("%run", "%load", "!pip", "%pip")) and not colab_install:
                 bad.append(f"cell {i}: {line.strip()}")
     assert not bad, (f"{path.name}: notebooks import only eostutor ({SETUP_IMPORT}, in the setup cell); "
                      f"found {bad}. Whatever else a lesson needs belongs in the package.")

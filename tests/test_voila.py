@@ -243,7 +243,9 @@ def test_notebook_renders_through_voila_with_working_widgets(notebook, server, b
 
         page.wait_for_function("() => [...document.querySelectorAll('#rendered_cells img')].every((i) => i.complete)",
                                timeout=30_000, polling=250)
-        images = page.evaluate(_IMAGES_JS)
+        # The course's own pictures, served by the server; not the Open-in-Colab badge (an outside image,
+        # blocked here like every request that leaves 127.0.0.1).
+        images = [img for img in page.evaluate(_IMAGES_JS) if urlsplit(img["src"]).hostname in ("127.0.0.1", None)]
         assert images, f"{name}: no markdown image found (every notebook shows a static picture first)"
         broken = [img for img in images if not img["width"]]
         assert not broken, f"{name}: markdown images that did not load: {broken}"
