@@ -37,7 +37,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))
 
-from _browser_latency import burst, drag_summary, single_moves, summary  # noqa: E402
+from _browser_latency import burst, single_moves, summary  # noqa: E402
 from _jupyter_server import JupyterLabServer  # noqa: E402
 
 CHROMIUM = "/usr/bin/chromium"
@@ -50,6 +50,7 @@ import ipywidgets as w
 import eostutor as eos
 from eostutor import plots
 from eostutor.widgets.model import ExplorerModel, ExplorerSettings"""
+from _results import save  # noqa: E402  (benchmarks/_results.py, beside this script)
 
 OURS = """explorer = eos.widgets.StepSizeExplorer("minimalist", eta=0.2, num_steps=1000)
 explorer"""
@@ -81,62 +82,6 @@ peer = w.VBox([slider, fig.canvas])
 peer.add_class("eostutor-peer")
 peer"""
 
-# keydown -> the first animation frame whose canvas pixels differ from before (sampled grid hash).
-CANVAS_MOVE_JS = """async ([cellSel, key, timeoutMs]) => {
-  const cell = document.querySelector(cellSel);
-  const canvas = cell.querySelector('.jupyter-matplotlib-canvas-div canvas');
-  const handle = cell.querySelector('.noUi-handle');
-  const ctx = canvas.getContext('2d');
-  const hash = () => {
-    const d = ctx.getImageData(0, 0, canvas.width, canvas.height).data;
-    let h = 0;
-    for (let i = 0; i < d.length; i += 4 * 7) h = (h * 31 + d[i] + 3 * d[i + 1] + 7 * d[i + 2]) | 0;
-    return h;
-  };
-  const base = hash();
-  const t0 = performance.now();
-  handle.dispatchEvent(new KeyboardEvent('keydown', {key: key, code: key,
-                                                     keyCode: key === 'ArrowRight' ? 39 : 37, bubbles: true}));
-  return await new Promise((resolve) => {
-    const tick = () => {
-      if (performance.now() - t0 > timeoutMs) return resolve(-1);
-      if (hash() !== base) return resolve(performance.now() - t0);
-      requestAnimationFrame(tick);
-    };
-    requestAnimationFrame(tick);
-  });
-}"""
-
-# A quick drag on the canvas widget: the time of every pixel change, and of the last move.
-CANVAS_BURST_JS = """async ([cellSel, key, n, gapMs, quietMs]) => {
-  const cell = document.querySelector(cellSel);
-  const canvas = cell.querySelector('.jupyter-matplotlib-canvas-div canvas');
-  const handle = cell.querySelector('.noUi-handle');
-  const ctx = canvas.getContext('2d');
-  const hash = () => {
-    const d = ctx.getImageData(0, 0, canvas.width, canvas.height).data;
-    let h = 0;
-    for (let i = 0; i < d.length; i += 4 * 7) h = (h * 31 + d[i] + 3 * d[i + 1] + 7 * d[i + 2]) | 0;
-    return h;
-  };
-  let last = hash();
-  const changes = [];
-  let running = true;
-  const tick = () => { const h = hash(); if (h !== last) { changes.push(performance.now()); last = h; }
-                       if (running) requestAnimationFrame(tick); };
-  requestAnimationFrame(tick);
-  for (let i = 0; i < n; i++) {
-    handle.dispatchEvent(new KeyboardEvent('keydown', {key: key, code: key,
-                                                       keyCode: key === 'ArrowRight' ? 39 : 37, bubbles: true}));
-    await new Promise((r) => setTimeout(r, gapMs));
-  }
-  const tLast = performance.now() - gapMs;
-  await new Promise((r) => setTimeout(r, quietMs));
-  running = false;
-  return {tLast: tLast, changes: changes};
-}"""
-
-
 def _notebook(path: Path) -> None:
     cells = [SETUP, OURS, PEER]
     nb = {"cells": [{"cell_type": "code", "metadata": {}, "source": c, "outputs": [], "execution_count": None}
@@ -144,20 +89,6 @@ def _notebook(path: Path) -> None:
           "metadata": {"kernelspec": {"display_name": "Python 3", "language": "python", "name": "python3"}},
           "nbformat": 4, "nbformat_minor": 5}
     path.write_text(json.dumps(nb))
-
-
-def _peer_moves(page, cell: str, n: int) -> list[float]:
-    out = []
-    for i in range(n):
-        key = "ArrowRight" if i < n // 2 else "ArrowLeft"
-        out.append(page.evaluate(CANVAS_MOVE_JS, [cell, key, 5000]))
-        page.wait_for_timeout(400)
-    return out
-
-
-def _peer_burst(page, cell: str, n: int, gap_ms: int) -> dict:
-    r = page.evaluate(CANVAS_BURST_JS, [cell, "ArrowLeft", n, gap_ms, 4000])
-    return drag_summary(r["changes"], r["tLast"], n, gap_ms)
 
 
 def main() -> None:
@@ -190,6 +121,7 @@ def main() -> None:
               const cells = [...document.querySelectorAll('.jp-Notebook .jp-Cell')];
               cells[1].setAttribute('data-bench', 'ours'); cells[2].setAttribute('data-bench', 'peer');
               cells[1].querySelector('.noUi-handle').setAttribute('data-bench', 'handle');
+              cells[2].querySelector('.noUi-handle').setAttribute('data-bench', 'handle');
             }""")
             time.sleep(3)
             ours_cell, peer_cell = '[data-bench="ours"]', '[data-bench="peer"]'
@@ -200,8 +132,10 @@ def main() -> None:
             page.screenshot(path=str(ARTIFACTS / "ours.png"))
             page.locator(peer_cell).scroll_into_view_if_needed()
             time.sleep(1)
-            result["peer"] = {"moves": _peer_moves(page, peer_cell, moves)}
-            result["peer"]["drag"] = _peer_burst(page, peer_cell, n=20, gap_ms=30)
+            result["peer"] = {"moves": single_moves(page, peer_cell, '[data-bench="handle"]', moves, pause_s=0.4,
+                                                    mode="canvas")}
+            result["peer"]["drag"] = burst(page, peer_cell, '[data-bench="handle"]', n=20, gap_ms=30,
+                                           key="ArrowLeft", quiet_ms=4000, mode="canvas")
             page.screenshot(path=str(ARTIFACTS / "peer.png"))
             browser.close()
     for side in ("ours", "peer"):
@@ -220,10 +154,7 @@ def main() -> None:
               f"{d['pictures_during_drag']:17d}")
     print(f"median ratio matplotlib/eostutor: {result['ratio_median_peer_over_ours']:.1f}x  (ms; goals: median ≤ 100, "
           "p90 ≤ 200, drag settled ≤ 300)")
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2) + "\n")
-    print(f"wrote {out}")
+    save(result, args.out)
 
 
 if __name__ == "__main__":

@@ -30,7 +30,6 @@ from threadpoolctl import threadpool_info, threadpool_limits
 
 import argparse
 import datetime
-import json
 import os
 import platform
 import statistics
@@ -43,6 +42,8 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from _results import save  # noqa: E402  (benchmarks/_results.py, beside this script)
 
 import eostutor as eos  # noqa: E402
 from eostutor.curvature import HessianOperator, hvp  # noqa: E402
@@ -256,10 +257,7 @@ def main(argv=None):
         "goals": {"cold_hvps_and_ms": "at most eigsh's", "tracking_1e-3_hvps_per_step": 4,
                   "tracking_1e-3_ratio_to_plain_gd": 6},
     }
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=1))
-    print(f"\nwrote {out}")
+    save(result, args.out)
 
 
 if __name__ == "__main__":

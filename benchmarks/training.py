@@ -13,7 +13,6 @@ Writes benchmarks/results/training.json and prints a table.
 from __future__ import annotations
 
 import argparse
-import json
 import platform
 import statistics
 import time
@@ -21,6 +20,7 @@ from pathlib import Path
 
 import scipy.sparse.linalg  # noqa: F401  (load SciPy's BLAS before limiting threads)
 import torch
+from _results import save  # noqa: E402  (benchmarks/_results.py, beside this script)
 
 import eostutor as eos
 from eostutor.experiments import reference_problem
@@ -83,10 +83,7 @@ def main() -> None:
               "threads": args.threads, "python": platform.python_version(), "torch": torch.__version__},
               "problem": repr(problem), "eta": 2.0, "steps": steps, "repeats": repeats,
               "variants": rows, "line_searches": ls_rows}
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2) + "\n")
-    print(f"\nwrote {out}")
+    save(result, args.out)
 
 
 if __name__ == "__main__":

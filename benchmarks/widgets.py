@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import io
-import json
 import platform
 import statistics
 import time
@@ -35,6 +34,7 @@ import torch
 matplotlib.use("Agg")
 
 import numpy as np  # noqa: E402
+from _results import save  # noqa: E402  (benchmarks/_results.py, beside this script)
 
 from eostutor import plots  # noqa: E402
 from eostutor.widgets import StepSizeExplorer  # noqa: E402
@@ -154,10 +154,7 @@ def main() -> None:
     print(f"network ({n['num_steps']} steps, streamed): the control callback returns in "
           f"{n['callback_returns_ms']:.1f} ms, first frame {n['first_frame_ms']:.0f} ms, finished "
           f"{n['finished_ms']:.0f} ms")
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2) + "\n")
-    print(f"wrote {out}")
+    save(result, args.out)
 
 
 if __name__ == "__main__":

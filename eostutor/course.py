@@ -135,6 +135,7 @@ def expect(value: float, low: float, high: float, what: str, digits: int = 3) ->
         value = math.nan
     ok = math.isfinite(value) and low <= value <= high
     text = f"{what} = {value:.{digits}g}   (expected between {low:g} and {high:g})"
+    _record_fact(what, value, low, high, ok)
     if ok:
         print("✔ " + text)
     elif in_test_suite():
@@ -143,6 +144,21 @@ def expect(value: float, low: float, high: float, what: str, digits: int = 3) ->
         print("⚠ " + text + ".\n  Outside the range the lesson expects. If you changed a parameter to explore, "
               "that is expected:\n  the range holds for the notebook's own settings. If you changed nothing, "
               "please report it.")
+
+
+def _record_fact(what: str, value: float, low: float, high: float, ok: bool) -> None:
+    """Append the fact to the JSON-lines file named by ``EOSTUTOR_FACTS`` (set by :mod:`eostutor.facts`
+    while it runs the notebooks), tagged with the notebook named by ``EOSTUTOR_NOTEBOOK``."""
+    path = os.environ.get("EOSTUTOR_FACTS")
+    if not path:
+        return
+    import json
+    import math
+
+    record = {"notebook": os.environ.get("EOSTUTOR_NOTEBOOK", ""), "what": what,
+              "value": value if math.isfinite(value) else None, "low": low, "high": high, "ok": ok}
+    with open(path, "a", encoding="utf-8") as fh:
+        fh.write(json.dumps(record, ensure_ascii=False) + "\n")
 
 
 class Prediction:

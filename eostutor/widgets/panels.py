@@ -208,30 +208,30 @@ class Panel:
             self._touched.add(role)
 
     # -- marks ---------------------------------------------------------------------------------------
-    def _add(self, role: str, mark) -> None:
-        self.marks[role] = mark
-        self.figure.marks = [*self.figure.marks, mark]
-
-    def line(self, role: str, x, y, *, color: str = RUN_COLORS[0], width: float = 1.6, style: str = "-",
-             opacity: float = 1.0):
-        """Create or update the line of ``role`` (y on a log axis: zeros on the floor, gaps at NaN)."""
-        x = np.asarray(x, dtype=float)
-        y = finite(y, self.ylog)
+    def _mark(self, role: str, kind: str, x, y, **traits):
+        """Create the mark of ``role`` (bqplot ``kind``: "Lines" or "Scatter") or update it in place: its
+        data, and only the traits that changed (each change is a message to the page).
+        """
         self._touch(role)
         mark = self.marks.get(role)
         if mark is None:
-            mark = _bq().Lines(x=x, y=y, scales={"x": self.xs, "y": self.ys}, colors=[color], stroke_width=width,
-                               line_style=LINE_STYLES.get(style, style), opacities=[opacity])
-            self._add(role, mark)
+            mark = getattr(_bq(), kind)(x=x, y=y, scales={"x": self.xs, "y": self.ys}, **traits)
+            self.marks[role] = mark
+            self.figure.marks = [*self.figure.marks, mark]
             return mark
         with mark.hold_sync():
             mark.x, mark.y = x, y
-            if mark.colors != [color]:
-                mark.colors = [color]
-            if mark.opacities != [opacity]:
-                mark.opacities = [opacity]
+            for name, value in traits.items():
+                if getattr(mark, name) != value:
+                    setattr(mark, name, value)
             mark.visible = True
         return mark
+
+    def line(self, role: str, x, y, *, color: str = RUN_COLORS[0], width: float = 1.6, style: str = "-",
+             opacity: float = 1.0):
+        """Create or update the line of ``role`` (on a log axis values ≤ 0 leave the panel; gaps at NaN)."""
+        return self._mark(role, "Lines", np.asarray(x, dtype=float), finite(y, self.ylog), colors=[color],
+                          stroke_width=width, line_style=LINE_STYLES.get(style, style), opacities=[opacity])
 
     def hline(self, role: str, y: float, xspan, **style):
         """A horizontal reference line at ``y`` over ``xspan = (x0, x1)``."""
@@ -243,27 +243,12 @@ class Panel:
 
     def points(self, role: str, x, y, *, color: str = RUN_COLORS[0], size: int = 40, marker: str = "circle",
                stroke: str | None = "black", opacity: float = 1.0):
-        """Create or update the scatter of ``role`` (markers: circle, x (a ✕), cross (a +), square, diamond,
-        triangle-up).
+        """Create or update the scatter of ``role`` (markers: circle, cross (a bold +: diverged here), square,
+        diamond, triangle-up).
         """
-        x = np.atleast_1d(np.asarray(x, dtype=float))
-        y = finite(np.atleast_1d(y), self.ylog)
-        shape = marker
-        self._touch(role)
-        mark = self.marks.get(role)
-        if mark is None:
-            mark = _bq().Scatter(x=x, y=y, scales={"x": self.xs, "y": self.ys}, colors=[color], default_size=size,
-                                 marker=shape, stroke=stroke, opacities=[opacity])
-            self._add(role, mark)
-            return mark
-        with mark.hold_sync():
-            mark.x, mark.y = x, y
-            if mark.colors != [color]:
-                mark.colors = [color]
-            if mark.marker != shape:
-                mark.marker = shape
-            mark.visible = True
-        return mark
+        return self._mark(role, "Scatter", np.atleast_1d(np.asarray(x, dtype=float)),
+                          finite(np.atleast_1d(y), self.ylog), colors=[color], default_size=size, marker=marker,
+                          stroke=stroke, opacities=[opacity])
 
     def image(self, role: str, png: bytes, extent, on_click=None):
         """An image (e.g. a loss landscape) over ``extent = (x0, x1, y0, y1)``; ``on_click(x, y)`` receives
