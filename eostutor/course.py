@@ -148,7 +148,8 @@ def expect(value: float, low: float, high: float, what: str, digits: int = 3) ->
 
 def _record_fact(what: str, value: float, low: float, high: float, ok: bool) -> None:
     """Append the fact to the JSON-lines file named by ``EOSTUTOR_FACTS`` (set by :mod:`eostutor.facts`
-    while it runs the notebooks), tagged with the notebook named by ``EOSTUTOR_NOTEBOOK``."""
+    while it runs the notebooks), tagged with the notebook named by ``EOSTUTOR_NOTEBOOK``.
+    """
     path = os.environ.get("EOSTUTOR_FACTS")
     if not path:
         return

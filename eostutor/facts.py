@@ -32,7 +32,8 @@ OUT = NOTEBOOKS / "FACTS.md"
 
 def collect(notebook: Path, *, fast: bool, timeout: int = 1800) -> list[dict]:
     """Run one notebook top to bottom (nbclient, a fresh kernel, in the test suite's mode so a broken
-    lesson fails) and return the facts its ``course.expect`` calls recorded."""
+    lesson fails) and return the facts its ``course.expect`` calls recorded.
+    """
     import nbformat
     from nbclient import NotebookClient
 

@@ -25,9 +25,18 @@ import re
 import shutil
 import time
 from pathlib import Path
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote
 
 import pytest
+from _browser import (
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    ERROR_TEXT,
+    PageWatch,
+    require_playwright,
+    server_tracebacks,
+    skip_or_fail,
+)
 from _browser_latency import burst, single_moves, summary
 from _jupyter_server import JupyterLabServer
 
@@ -37,19 +46,6 @@ REPO = Path(__file__).resolve().parents[1]
 # tests/fixtures/browser_probe.ipynb to check the harness itself. Its whole folder is copied.
 NOTEBOOK = REPO / "notebooks" / "01_step_size_on_a_quadratic.ipynb"
 ARTIFACTS = REPO / "test-artifacts" / "browser"
-CHROMIUM = os.environ.get("EOSTUTOR_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-proxy-server",  # a proxy from the environment must never see the 127.0.0.1 traffic
-]
-
 # Timeouts (seconds). The notebook runs in FAST mode; 1 CPU is the slowest machine we plan for.
 SERVER_START_TIMEOUT = 60
 NOTEBOOK_READY_TIMEOUT = 90  # page load + kernel start
@@ -59,14 +55,6 @@ STABLE_TIMEOUT = 30
 
 # The step-size slider: a slider whose description mentions η (or eta / step size, plain or LaTeX).
 SLIDER_LABEL = re.compile(r"η|\\eta|\beta\b|step[ -]?size", re.IGNORECASE)
-# Output text that means something went wrong ("ValueError", "Error displaying widget", a traceback).
-ERROR_TEXT = re.compile(r"Traceback \(most recent call last\)|\b\w*Error\b")
-# Browser-console messages from the widget manager that mean a widget is broken (e.g. an ipympl figure
-# whose state holds an undecodable image never sizes its canvas).
-WIDGET_JS_ERROR = re.compile(
-    r"Error setting state|Could not create (a )?(model|view)|Error displaying widget|Error rendering|"
-    r"Class \S+ not found in module|Failed to (load|create) (model|view)"
-)
 MIN_FIGURE_SIDE = 50  # px: a rendered figure is at least this wide and high (a broken ipympl view is ~8x6)
 KEY_PRESSES = 8  # arrow presses on the slider handle: enough to change the picture, few kernel calls
 MIN_CHANGED_PIXELS = 200  # "the plot changed": a moved curve changes thousands, anti-aliasing noise none
@@ -82,12 +70,6 @@ pytestmark = [pytest.mark.browser, pytest.mark.slow]
 # ---------------------------------------------------------------------------------------------------
 # Skips: no browser is a skip on a laptop, a failure in CI.
 # ---------------------------------------------------------------------------------------------------
-def _skip_or_fail(reason: str) -> None:
-    if os.environ.get("EOSTUTOR_REQUIRE_BROWSER") == "1":
-        pytest.fail(f"EOSTUTOR_REQUIRE_BROWSER=1 but {reason}", pytrace=False)
-    pytest.skip(reason)
-
-
 def _notebook_path() -> Path:
     override = os.environ.get("EOSTUTOR_BROWSER_NOTEBOOK")
     return (REPO / override).resolve() if override else NOTEBOOK
@@ -96,13 +78,7 @@ def _notebook_path() -> Path:
 @pytest.fixture(scope="module")
 def sync_playwright():
     """Playwright's sync API entry point, or a skip (a failure under EOSTUTOR_REQUIRE_BROWSER=1)."""
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError as exc:
-        _skip_or_fail(f"the playwright package is not installed ({exc}); pip install playwright")
-    if not (os.path.isfile(CHROMIUM) and os.access(CHROMIUM, os.X_OK)):
-        _skip_or_fail(f"Chromium not found at {CHROMIUM} (apt-get install chromium)")
-    return sync_playwright
+    return require_playwright()
 
 
 @pytest.fixture(scope="module")
@@ -119,7 +95,7 @@ def lab(sync_playwright, artifacts, tmp_path_factory):
     notebook = _notebook_path()
     if not notebook.is_file():
         shown = notebook.relative_to(REPO) if notebook.is_relative_to(REPO) else notebook
-        _skip_or_fail(f"notebook not found: {shown}")
+        skip_or_fail(f"notebook not found: {shown}")
     work = tmp_path_factory.mktemp("jupyterlab")
     root = work / "root"
     shutil.copytree(notebook.parent, root, ignore=shutil.ignore_patterns(".ipynb_checkpoints"))
@@ -282,48 +258,6 @@ def _screenshot_stable(locator, timeout: float, settle: float = 0.5) -> bytes:
             return shot  # the caller's assertions decide; it is saved either way
         previous = shot
         time.sleep(settle)
-
-
-def _server_tracebacks(text: str, context_lines: int = 25) -> list[str]:
-    """Python tracebacks the server or its kernels wrote to the log, each with the lines that follow."""
-    lines = text.splitlines()
-    return [
-        "\n".join(lines[i : i + context_lines])
-        for i, line in enumerate(lines)
-        if "Traceback (most recent call last)" in line
-    ]
-
-
-def _kernel_message(payload) -> dict | None:
-    """Decode a kernel websocket frame (JupyterLab 4's binary v1 protocol, or legacy JSON text)."""
-    try:
-        if isinstance(payload, str):
-            return json.loads(payload)
-        count = int.from_bytes(payload[:8], "little")
-        if not 6 <= count <= 1024 or 8 * (count + 1) > len(payload):
-            return None  # not a v1 frame
-        offsets = [int.from_bytes(payload[8 + 8 * i : 16 + 8 * i], "little") for i in range(count)]
-        parts = [payload[a:b] for a, b in zip(offsets, offsets[1:])]
-        return {
-            "channel": parts[0].decode(),
-            "header": json.loads(parts[1]),
-            "parent_header": json.loads(parts[2]),
-            "content": json.loads(parts[4]),
-        }
-    except (ValueError, IndexError, UnicodeDecodeError):
-        return None
-
-
-def _kernel_error(msg: dict) -> str | None:
-    """A one-line description if `msg` reports an error (an exception, or a traceback on stderr)."""
-    msg_type = msg.get("header", {}).get("msg_type") or msg.get("msg_type")
-    parent = (msg.get("parent_header") or {}).get("msg_type", "?")
-    content = msg.get("content") or {}
-    if msg_type == "error":
-        return f"{content.get('ename')}: {content.get('evalue')} (in reply to {parent})"
-    if msg_type == "stream" and content.get("name") == "stderr" and ERROR_TEXT.search(content.get("text", "")):
-        return f"stderr (in reply to {parent}): {content['text'][-1500:]}"
-    return None
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -490,40 +424,12 @@ def test_step_size_slider_redraws_the_plot(lab, sync_playwright, artifacts, tmp_
     committed_digest = hashlib.sha256(notebook.read_bytes()).hexdigest()
     start = time.monotonic()
     timings: dict[str, float] = {}
-    console_lines: list[str] = []
-    blocked: list[str] = []
-    kernel_errors: list[str] = []
-    widget_js_errors: list[str] = []
+    watch = PageWatch()
+    console_lines, blocked = watch.console, watch.blocked
+    kernel_errors, widget_js_errors = watch.kernel_errors, watch.widget_errors
 
     def mark(step: str) -> None:
         timings[step] = time.monotonic() - start
-
-    def on_console(msg):
-        console_lines.append(f"[{msg.type}] {msg.text}")
-        if WIDGET_JS_ERROR.search(msg.text):
-            widget_js_errors.append(msg.text[:500])
-
-    def only_local(route):
-        """Only 127.0.0.1 may be contacted; anything else is aborted and reported."""
-        url = route.request.url
-        if urlsplit(url).hostname in ("127.0.0.1", "localhost") or not url.startswith("http"):
-            route.continue_()
-        else:
-            blocked.append(url)
-            route.abort()
-
-    def watch_kernel(ws):
-        """Every kernel message passes through this websocket, including errors that never reach a
-        cell: an exception in a widget callback goes to JupyterLab's log console."""
-
-        def on_frame(payload):
-            msg = _kernel_message(payload)
-            problem = msg and _kernel_error(msg)
-            if problem:
-                kernel_errors.append(problem)
-
-        if "/api/kernels/" in ws.url:
-            ws.on("framereceived", on_frame)
 
     page = None
     with sync_playwright() as pw:
@@ -537,11 +443,8 @@ def test_step_size_slider_redraws_the_plot(lab, sync_playwright, artifacts, tmp_
         )
         try:
             context.set_default_timeout(30_000)
-            context.route("**/*", only_local)
             page = context.new_page()
-            page.on("console", on_console)
-            page.on("pageerror", lambda exc: console_lines.append(f"[pageerror] {exc}"))
-            page.on("websocket", watch_kernel)
+            watch.attach(context, page)
 
             page.goto(server.url + "lab/tree/" + quote(notebook.name), wait_until="domcontentloaded",
                       timeout=60_000)
@@ -590,7 +493,7 @@ def test_step_size_slider_redraws_the_plot(lab, sync_playwright, artifacts, tmp_
             errors = page.evaluate(_ERROR_OUTPUTS_JS, ERROR_TEXT.pattern)
             assert not errors, f"error output after moving the slider: {errors}"
             assert not widget_js_errors, f"widget errors in the browser console: {widget_js_errors}"
-            tracebacks = _server_tracebacks(server.log_text())
+            tracebacks = server_tracebacks(server.log_text())
             assert not tracebacks, "traceback in the JupyterLab log:\n" + "\n".join(tracebacks)
         except BaseException as exc:
             if not isinstance(exc, pytest.skip.Exception):

@@ -16,16 +16,15 @@ EOSTUTOR_REQUIRE_BROWSER=1 (CI), as for tests/test_browser.py.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import time
 from pathlib import Path
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote
 
 import pytest
 import test_browser
+from _browser import CHROMIUM, CHROMIUM_ARGS, ERROR_TEXT, PageWatch, require_playwright
 from _jupyter_server import JupyterLabServer
-from test_browser import CHROMIUM, CHROMIUM_ARGS, ERROR_TEXT, _kernel_error, _kernel_message, _skip_or_fail
 
 REPO = Path(__file__).resolve().parents[1]
 NOTEBOOKS = ["00_start_here.ipynb", "03_edge_of_stability_on_toys.ipynb", "06_flatland.ipynb"]
@@ -90,13 +89,7 @@ _SIZES_JS = """() => [...document.querySelectorAll(
 
 @pytest.fixture(scope="module")
 def sync_playwright():
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError as exc:
-        _skip_or_fail(f"the playwright package is not installed ({exc}); pip install playwright")
-    if not (os.path.isfile(CHROMIUM) and os.access(CHROMIUM, os.X_OK)):
-        _skip_or_fail(f"Chromium not found at {CHROMIUM} (apt-get install chromium)")
-    return sync_playwright
+    return require_playwright()
 
 
 @pytest.fixture(scope="module")
@@ -144,27 +137,9 @@ def _kernel_idle(page) -> bool:
 @pytest.mark.parametrize("name", NOTEBOOKS, ids=[n[:2] for n in NOTEBOOKS])
 def test_no_figure_overflows_at_laptop_width(lab, sync_playwright, artifacts, tmp_path, monkeypatch, name):
     monkeypatch.setattr(test_browser, "RUN_ALL_TIMEOUT", RUN_ALL_TIMEOUT)
-    kernel_errors: list[str] = []
-    blocked: list[str] = []
+    watch = PageWatch()
+    kernel_errors, blocked = watch.kernel_errors, watch.blocked
     stem = name[:2]
-
-    def only_local(route):
-        url = route.request.url
-        if urlsplit(url).hostname in ("127.0.0.1", "localhost") or not url.startswith("http"):
-            route.continue_()
-        else:
-            blocked.append(url)
-            route.abort()
-
-    def watch_kernel(ws):
-        def on_frame(payload):
-            msg = _kernel_message(payload)
-            problem = msg and _kernel_error(msg)
-            if problem:
-                kernel_errors.append(problem)
-
-        if "/api/kernels/" in ws.url:
-            ws.on("framereceived", on_frame)
 
     with sync_playwright() as pw:
         context = pw.chromium.launch_persistent_context(
@@ -173,9 +148,8 @@ def test_no_figure_overflows_at_laptop_width(lab, sync_playwright, artifacts, tm
         page = None
         try:
             context.set_default_timeout(30_000)
-            context.route("**/*", only_local)
             page = context.new_page()
-            page.on("websocket", watch_kernel)
+            watch.attach(context, page)
             page.goto(lab.url + "lab/tree/" + quote(name), wait_until="domcontentloaded", timeout=60_000)
             test_browser._run_all_cells(page, name, kernel_errors)
             _wait_until_sizes_settle(page)

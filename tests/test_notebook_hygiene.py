@@ -124,7 +124,8 @@ def test_one_setup_cell_at_the_top(path):
     assert all(c["cell_type"] == "markdown" for c in nb["cells"][:first_index]), path.name
     assert SETUP_IMPORT in setup, f"{path.name}: the first code cell must contain {SETUP_IMPORT!r}"
     assert "eos.course.setup(" in setup, f"{path.name}: the first code cell must call eos.course.setup(...)"
-    assert setup.startswith("%matplotlib inline"), f"{path.name}: the first code cell must start with %matplotlib inline"
+    assert setup.startswith("%matplotlib inline"), (
+        f"{path.name}: the first code cell must start with %matplotlib inline")
     assert COLAB_INSTALL in setup, (
         f"{path.name}: the setup cell must install the course where it is missing (Colab)")
     others = [i for i, src in code[1:] if "import eostutor" in src]

@@ -31,18 +31,9 @@ from pathlib import Path
 from urllib.parse import quote, urlsplit
 
 import pytest
+from _browser import CHROMIUM, CHROMIUM_ARGS, ERROR_TEXT, PageWatch, server_tracebacks, skip_or_fail
 from _jupyter_server import JupyterLabServer
-from test_browser import (
-    CHROMIUM,
-    CHROMIUM_ARGS,
-    ERROR_TEXT,
-    WIDGET_JS_ERROR,
-    _distinct_colours,
-    _kernel_error,
-    _kernel_message,
-    _server_tracebacks,
-    _skip_or_fail,
-)
+from test_browser import _distinct_colours
 
 REPO = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((REPO / "notebooks").glob("[0-9][0-9]_*.ipynb"))
@@ -71,9 +62,9 @@ def browser():
     try:
         from playwright.sync_api import sync_playwright
     except ImportError as exc:
-        _skip_or_fail(f"the playwright package is not installed ({exc}); pip install playwright")
+        skip_or_fail(f"the playwright package is not installed ({exc}); pip install playwright")
     if not (os.path.isfile(CHROMIUM) and os.access(CHROMIUM, os.X_OK)):
-        _skip_or_fail(f"Chromium not found at {CHROMIUM} (apt-get install chromium)")
+        skip_or_fail(f"Chromium not found at {CHROMIUM} (apt-get install chromium)")
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
         try:
@@ -158,7 +149,7 @@ def _wait_until_rendered(page, server, log_start: int, url: str) -> None:
     """
     deadline = time.monotonic() + RENDER_TIMEOUT
     while not page.evaluate(_RENDERED_JS):
-        tracebacks = _server_tracebacks(server.log_text()[log_start:])
+        tracebacks = server_tracebacks(server.log_text()[log_start:])
         if tracebacks or time.monotonic() > deadline:
             where = page.evaluate(_LOADING_TEXT_JS)
             why = "the server logged a traceback" if tracebacks else f"not done within {RENDER_TIMEOUT} s"
@@ -171,44 +162,17 @@ def _wait_until_rendered(page, server, log_start: int, url: str) -> None:
 def test_notebook_renders_through_voila_with_working_widgets(notebook, server, browser):
     from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
-    console: list[str] = []
-    widget_js_errors: list[str] = []
-    kernel_errors: list[str] = []
-    blocked: list[str] = []
+    watch = PageWatch()
+    console, widget_js_errors, kernel_errors, blocked = (watch.console, watch.widget_errors, watch.kernel_errors,
+                                                         watch.blocked)
     log_start = len(server.log_text())
-
-    def on_console(msg):
-        console.append(f"[{msg.type}] {msg.text}"[:500])
-        if WIDGET_JS_ERROR.search(msg.text):
-            widget_js_errors.append(msg.text[:500])
-
-    def only_local(route):
-        url = route.request.url
-        if urlsplit(url).hostname in ("127.0.0.1", "localhost") or not url.startswith("http"):
-            route.continue_()
-        else:
-            blocked.append(url)
-            route.abort()
-
-    def watch_kernel(ws):
-        def on_frame(payload):
-            msg = _kernel_message(payload)
-            problem = msg and _kernel_error(msg)
-            if problem:
-                kernel_errors.append(problem)
-
-        if "/api/kernels/" in ws.url:
-            ws.on("framereceived", on_frame)
 
     context = browser.new_context(viewport={"width": 1400, "height": 1000}, device_scale_factor=1)
     page = context.new_page()
     name = notebook.stem
     start = time.monotonic()
     try:
-        context.route("**/*", only_local)
-        page.on("console", on_console)
-        page.on("pageerror", lambda exc: console.append(f"[pageerror] {exc}"))
-        page.on("websocket", watch_kernel)
+        watch.attach(context, page)
         url = server.url + "voila/render/notebooks/" + quote(notebook.name)
         page.goto(url, wait_until="commit", timeout=60_000)
         _wait_until_rendered(page, server, log_start, url)
@@ -256,7 +220,7 @@ def test_notebook_renders_through_voila_with_working_widgets(notebook, server, b
         assert not errors, f"{name}: error output: {errors}"
         assert not kernel_errors, f"{name}: the kernel reported errors: {kernel_errors}"
         assert not widget_js_errors, f"{name}: widget errors in the browser console: {widget_js_errors}"
-        tracebacks = _server_tracebacks(server.log_text()[log_start:])
+        tracebacks = server_tracebacks(server.log_text()[log_start:])
         assert not tracebacks, f"{name}: traceback in the server log:\n" + "\n".join(tracebacks)
         hosts = sorted({urlsplit(u).hostname for u in blocked})
         print(f"\nvoila {name}: rendered in {rendered:.1f} s, {figures['ok']} figures {figures['sizes']}, "
