@@ -30,12 +30,14 @@ from eostutor.spectrum import hessian_trace, sharpness, spectral_density, top_ei
 from eostutor.stepsizes import (
     CDAT,
     NLS,
+    Adam,
     AdGD,
     Armijo,
     Constant,
     NLSUpperBounded,
     Polyak,
     PoNLS,
+    RMSProp,
     Warmup,
     WarmupUB,
     make_rule,
@@ -50,8 +52,8 @@ __all__ = [
     "HessianOperator", "hvp", "hessian", "segment_smoothness", "Dataset", "digits", "gaussian_clusters", "make_dataset",
     "teacher_student", "two_moons", "HolderPower", "LinearClassifier", "Minimalist", "MLPProblem", "Problem",
     "Quadratic", "Quartic", "ScalarNet", "make_problem", "Run", "RunSettings", "hessian_trace", "sharpness",
-    "spectral_density", "top_eigenvalues", "CDAT", "NLS", "AdGD", "Armijo", "Constant", "NLSUpperBounded", "Polyak",
-    "PoNLS", "Warmup", "WarmupUB", "make_rule", "register", "stability_threshold", "train",
+    "spectral_density", "top_eigenvalues", "CDAT", "NLS", "Adam", "AdGD", "Armijo", "Constant", "NLSUpperBounded",
+    "Polyak", "PoNLS", "RMSProp", "Warmup", "WarmupUB", "make_rule", "register", "stability_threshold", "train",
 ]
 
 _LAZY = ("plots", "widgets", "gallery", "exercises")

@@ -26,6 +26,7 @@ Examples:
   python -m eostutor list
   python -m eostutor run --problem quadratic -p "eigenvalues=[1.0, 10.0]" --eta 0.19 --steps 200
   python -m eostutor reproduce eos --fast --out results
+  python -m eostutor reproduce adam --fast --out results
   python -m eostutor figures notebooks/figures
 
 Exit codes: 0 done; 2 bad arguments (one line on stderr, checked before any training); 130 interrupted
@@ -214,10 +215,10 @@ def _cmd_reproduce(args) -> int:
         names = exp._write_files(tmp)
         # Experiments over many seeds name the runs to show (the featured seed); the others are in the files.
         shown = [exp.runs[label] for label in exp.summary.get("featured", list(exp.runs))]
-        fig, _ = plots.dashboard(shown)
-        fig.savefig(tmp / "dashboard.png", dpi=110)
-        plt.close(fig)
-        names.append("dashboard.png")
+        for name, fig in _figures(exp.name, shown):
+            fig.savefig(tmp / name, dpi=110 if name == "dashboard.png" else "figure")  # ours: at most 900 px
+            plt.close(fig)
+            names.append(name)
         snap = [run for run in shown if "eig_values" in run.arrays]
         if snap:  # top and bottom eigenvalues at chosen iterations (Flatland: 2/K cluster, negative ones)
             fig, axs = plt.subplots(1, len(snap), figsize=(6 * len(snap), 4.2), layout="constrained",
@@ -229,6 +230,26 @@ def _cmd_reproduce(args) -> int:
             names.append("eigenvalues.png")
     print(json.dumps({"experiment": exp.name, "written": [str(out / name) for name in names]}, indent=2))
     return 0
+
+
+def _figures(name: str, shown) -> list:
+    """(file name, figure) of an experiment: a dashboard, or for Adam and SGD the curvature each is stable
+    against next to its own threshold (a dashboard would compare Adam's λ_max with 2/η).
+    """
+    from eostutor import plots
+    from eostutor.plots import practice
+
+    if name == "adam":
+        fig, _ = practice.adam_figure(shown[0], title=f"{shown[0].label}: λ_max(P⁻¹H) climbs to its threshold "
+                                                      "and stays while the loss falls")
+        ax = practice.edge_ratio(shown, title="Adam's β₁ moves the edge: each run at its own threshold")
+        return [("adam.png", fig), ("edge_ratio.png", ax.figure)]
+    if name == "sgd":
+        fig, _ = practice.sgd_figure(shown, title="The smaller the batch, the flatter the end; the batch sharpness "
+                                                  "sits below but near 2/η")
+        ax = plots.loss(shown, title="Full-batch training loss")
+        return [("sgd.png", fig), ("loss.png", ax.figure)]
+    return [("dashboard.png", plots.dashboard(shown)[0])]
 
 
 def _cmd_figures(args) -> int:

@@ -46,6 +46,10 @@ PER_STEP_FIELDS = (
     "grad_norm_hidden",
     "grad_norm_last_bias",
     "dead_fraction",
+    "batch_loss",
+    "batch_sharpness",
+    "preconditioned_sharpness",
+    "preconditioned_residual",
 )
 #: Optional arrays with one row per step (first dimension = number of steps) ...
 _PER_STEP_EXTRAS = ("top_eigenvalues", "eigenvector")
@@ -98,6 +102,13 @@ class RunSettings:
         sharpness_floor: A lower bound of λ_max valid everywhere (2/K for K-class MSE with a bias, else 0).
         num_classes: K for classifiers, else None.
         prior_loss: The loss of predicting the class prior, (K−1)/K² (NaN where it does not apply).
+        batch_size: Examples per mini-batch step (``None``: full-batch gradient descent).
+        batch_sharpness_batches: Batches averaged in each batch-sharpness estimate (0: not measured).
+        stability_threshold: The level above which the rule's steps are unstable on a quadratic: 2/η for
+            constant GD, 2(1+β)/η with heavy-ball momentum, (2+2β₁)/((1−β₁)η) for Adam; ``None`` for rules
+            whose step changes every step.
+        threshold_applies_to: What that level bounds: ``"sharpness"`` (λ_max(H)) or
+            ``"preconditioned_sharpness"`` (λ_max(P^{-1}H), for Adam and RMSProp).
         versions: Versions of eostutor, torch, NumPy and Python.
         extra: Anything else a caller wants to keep with the run (JSON-friendly values).
 
@@ -127,6 +138,10 @@ class RunSettings:
     sharpness_floor: float = 0.0
     num_classes: int | None = None
     prior_loss: float = math.nan
+    batch_size: int | None = None
+    batch_sharpness_batches: int = 0
+    stability_threshold: float | None = None
+    threshold_applies_to: str = "sharpness"
     versions: Mapping[str, str] = field(default_factory=dict)
     extra: Mapping[str, Any] = field(default_factory=dict)
 
@@ -170,7 +185,8 @@ class RunSettings:
         return cls(**kwargs, extra=extra)
 
 
-_INT_OR_NONE = ("num_classes",)
+_INT_OR_NONE = ("num_classes", "batch_size")
+_FLOAT_OR_NONE = ("stability_threshold",)
 
 
 def _check_setting(key: str, value: Any, default: Any) -> Any:
@@ -184,6 +200,12 @@ def _check_setting(key: str, value: Any, default: Any) -> Any:
         if isinstance(value, bool) or not isinstance(value, int):
             raise bad("an integer or null")
         return value
+    if key in _FLOAT_OR_NONE:
+        if value is None:
+            return None
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise bad("a number or null")
+        return float(value)
     if isinstance(default, bool):
         if not isinstance(value, bool):
             raise bad("true or false")
@@ -323,6 +345,8 @@ class Run:
         label = s.rule_label or s.rule or "run"
         if s.momentum > 0:
             label += f", {'Nesterov' if s.nesterov else 'heavy ball'} β = {s.momentum:g}"
+        if s.batch_size is not None:  # mini-batch gradient descent is SGD
+            label = ("S" + label if label.startswith("GD") else label) + f", batch {s.batch_size}"
         return label
 
     def replace(self, *, arrays: Mapping | None = None, drop: Iterable[str] = (), **changes) -> Run:
@@ -376,7 +400,11 @@ class Run:
         where the loss went up: non-monotonicity), ``frac_eta_sharpness_ge_1mc`` and
         ``frac_eta_sharpness_gt_2`` (over measured steps; c is the rule's Armijo constant, default 1e-4),
         ``first_step_at_edge`` (first step with sharpness ≥ 0.95·2/η), ``median_ratio_last_third``
-        (median of η·λ_max/2 over the measured steps in the last third), ``max_sharpness``,
+        (median of η·λ_max/2 over the measured steps in the last third),
+        ``median_threshold_ratio_last_third`` (median over the same steps of the curvature the rule's
+        stability threshold bounds, divided by that threshold: λ_max/(2/η) for GD, λ_max(P^{-1}H)/(38/η)
+        for Adam with β₁ = 0.9; NaN without a threshold), ``median_batch_ratio_last_third`` (the same
+        for the batch sharpness of a mini-batch run), ``max_sharpness``,
         ``final_sharpness``, ``final_test_accuracy``, ``total_loss_evals``, ``total_grad_evals``,
         ``total_hvps``, ``diverged``, ``diverged_at``, ``interrupted``, ``wall_time``.
 
@@ -397,6 +425,17 @@ class Run:
         if hits.size:
             first_edge = int(a["step"][hits[0]])
         last = m & (a["step"] >= (2 * n) // 3)
+        third = a["step"] >= (2 * n) // 3
+        level = self.settings.stability_threshold
+        level = math.nan if level is None else float(level)
+        curvature = a["preconditioned_sharpness"] if (
+            self.settings.threshold_applies_to == "preconditioned_sharpness") else a["sharpness"]
+
+        def ratio(values) -> float:
+            ok = third & np.isfinite(values)
+            if not (ok.any() and math.isfinite(level) and level > 0):
+                return math.nan
+            return float(np.median(values[ok]) / level)
         acc = a["test_accuracy"][np.isfinite(a["test_accuracy"])]
         sharp = a["sharpness"][np.isfinite(a["sharpness"])]
         final_loss = self.final_loss if math.isfinite(self.final_loss) else (
@@ -412,6 +451,9 @@ class Run:
             "frac_eta_sharpness_gt_2": float(np.mean(es[m] > 2)) if m.any() else math.nan,
             "first_step_at_edge": first_edge,
             "median_ratio_last_third": float(np.median(es[last] / 2)) if last.any() else math.nan,
+            "median_threshold_ratio_last_third": ratio(curvature),
+            "median_batch_ratio_last_third": ratio(a["batch_sharpness"]) if (
+                self.settings.threshold_applies_to == "sharpness") else math.nan,
             "max_sharpness": float(sharp.max()) if sharp.size else math.nan,
             "final_sharpness": float(sharp[-1]) if sharp.size else math.nan,
             "final_test_accuracy": float(acc[-1]) if acc.size else math.nan,

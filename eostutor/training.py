@@ -1,10 +1,11 @@
-"""The one training loop: full-batch gradient descent with any step-size rule.
+"""The one training loop: gradient descent with any step-size rule, full-batch or on mini-batches.
 
 ``train`` runs a rule from :mod:`eostutor.stepsizes` on a problem (anything with the protocol of
 :class:`eostutor.problems.Problem`), measures what the lessons need (sharpness by a warm-started
 :class:`~eostutor.spectrum.tracking.SharpnessTracker`, η·λ_max, held-out accuracy, layer-wise gradient
-norms, dead ReLUs) through a :class:`Recorder`, and returns a :class:`~eostutor.record.Run`. A run that
-blows up is recorded (``diverged``, ``diverged_at``), never raised; Ctrl-C returns the partial run.
+norms, dead ReLUs; for Adam and RMSProp the preconditioned sharpness, for mini-batch runs the batch
+sharpness) through a :class:`Recorder`, and returns a :class:`~eostutor.record.Run`. A run that blows up is
+recorded (``diverged``, ``diverged_at``), never raised; Ctrl-C returns the partial run.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import math
 import platform
 import time
 from collections.abc import Callable
+from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -23,9 +25,11 @@ from eostutor._version import __version__
 from eostutor.curvature import HessianOperator
 from eostutor.problems import TINY_DIM, Problem
 from eostutor.record import PER_STEP_FIELDS, Run, RunSettings
+from eostutor.spectrum.batch import check_batch_size
+from eostutor.spectrum.preconditioned import PreconditionedOperator
 from eostutor.stepsizes import Constant, Rule, StepContext, StepInfo, rule_label
 
-__all__ = ["train", "with_exact_sharpness", "Recorder", "SHARPNESS_METHODS", "MAX_STEPS"]
+__all__ = ["train", "with_exact_sharpness", "Recorder", "MiniBatches", "SHARPNESS_METHODS", "MAX_STEPS"]
 
 SHARPNESS_METHODS = spectrum.METHODS
 #: The most steps one run may take (its per-step arrays are allocated up front).
@@ -39,6 +43,8 @@ def train(
     *,
     w0=None,
     seed: int = 0,
+    batch_size: int | None = None,
+    batch_sharpness_batches: int = 16,
     sharpness_every: int = 0,
     sharpness_tol: float = 1e-3,
     sharpness_method: str = "auto",
@@ -54,23 +60,36 @@ def train(
     divergence_factor: float = 1e8,
     label: str | None = None,
 ) -> Run:
-    """Run full-batch gradient descent w_{k+1} = w_k − η_k ∇f(w_k) and record everything.
+    """Run gradient descent w_{k+1} = w_k − η_k ∇f(w_k) and record everything.
+
+    The step uses the full-batch gradient, or with ``batch_size`` the gradient of a mini-batch (SGD); a
+    rule with its own direction (Adam, RMSProp) steps along that instead of −∇f.
 
     Args:
         problem: Any problem of :mod:`eostutor.problems`.
         rule: A step-size rule (:mod:`eostutor.stepsizes`) or a number (a constant step size η).
         num_steps: Number of steps (1 to ``MAX_STEPS``).
         w0: Starting parameters (default ``problem.init(seed)``).
-        seed: Seed of the initialisation and of the eigen-solver's random start.
+        seed: Seed of the initialisation, of the mini-batches and of the eigen-solver's random start.
+        batch_size: ``None`` (full batch) or b, 1 ≤ b ≤ the number of training examples: each step uses the
+            loss and gradient of b examples (``problem.on_batch``), drawn without replacement within an
+            epoch (a seeded shuffle per epoch, cut into batches of b; the last n mod b examples of an epoch
+            are left out). ``run.loss`` stays the *full-batch* loss f(w_k) at every step (one forward pass);
+            ``run.batch_loss`` is the loss of the step's batch and ``run.grad_norm`` the norm of its gradient.
+        batch_sharpness_batches: For mini-batch runs, the batches averaged in the batch sharpness
+            E_B[g_Bᵀ H_B g_B / ‖g_B‖²] measured at the sharpness steps (0: not measured).
         sharpness_every: Measure the sharpness λ_max every this many steps (0: never). Each estimate is
-            warm-started from the previous top eigenvector and certified to ``sharpness_tol``.
+            warm-started from the previous top eigenvector and certified to ``sharpness_tol``; it is the
+            full-batch Hessian's, also in mini-batch runs. For rules with a preconditioner (Adam, RMSProp)
+            the preconditioned sharpness λ_max(P^{-1/2} H P^{-1/2}) is measured at the same steps, with P
+            frozen at that step, warm-started and certified the same way.
         sharpness_tol: Relative Ritz-residual tolerance of each estimate.
         sharpness_method: ``"auto"``, ``"exact"``, ``"lanczos"`` or ``"power"``.
         top_k: How many top eigenvalues to track (≥ 1) at the measured steps.
         evaluate_every: Held-out metrics and dead-unit fraction every this many steps (default:
             ``sharpness_every`` if set, else 10). Only for problems with data.
         momentum: Heavy-ball (or Nesterov) coefficient β in [0, 1); only with rules that support it
-            (constant and warm-up schedules).
+            (constant and warm-up schedules; Adam has its own, ``beta1``).
         nesterov: Use Nesterov's momentum instead of heavy ball.
         callback: Called as ``callback(run_so_far)`` every ``callback_every`` steps and at the end unless
             interrupted (for live plots); it receives a copy, never the loop's own buffers.
@@ -106,6 +125,10 @@ def train(
     sharpness_every = check_int("sharpness_every", sharpness_every, minimum=0)
     momentum = check_in_range("momentum", momentum, 0.0, 1.0, high_inclusive=False)
     _check_momentum(rule, momentum, nesterov)
+    if batch_size is not None:
+        batch_size = check_batch_size(problem, batch_size)
+    batches = None if batch_size is None else MiniBatches(problem.num_train, batch_size, seed)
+    batch_sharpness_batches = check_int("batch_sharpness_batches", batch_sharpness_batches, minimum=0)
     for name, fn in (("callback", callback), ("should_stop", should_stop)):
         if fn is not None and not callable(fn):
             raise ValueError(f"{name} must be a function or None, got {fn!r}")
@@ -125,7 +148,8 @@ def train(
     record = Recorder(problem, rule, num_steps, w, seed=seed, w0_given=w0 is not None, tracker=tracker,
                       sharpness_every=sharpness_every, evaluate_every=evaluate_every, momentum=momentum,
                       nesterov=bool(nesterov), record_params=record_params,
-                      divergence_factor=divergence_factor, label=label)
+                      divergence_factor=divergence_factor, label=label, batches=batches,
+                      batch_sharpness_batches=batch_sharpness_batches)
 
     state, buf = rule.init(), torch.zeros_like(w)
     bar = _progress_bar(progress, num_steps, rule)
@@ -135,17 +159,18 @@ def train(
                 record.interrupted = True
                 break
             measure = tracker is not None and k % sharpness_every == 0
-            # One graph per step when curvature is needed: the gradient and all HVPs share it.
-            op = HessianOperator(problem, w) if (measure or rule.needs_hvp) else None
-            loss, g = (op.loss, op.grad) if op is not None else problem.loss_and_grad(w)
-            if not record.begin_step(k, w, loss, g):
+            at = _evaluate(problem, w, None if batches is None else batches.next(), measure, rule.needs_hvp)
+            if not record.begin_step(k, w, at.loss, at.grad, at.batch_loss):
                 break  # diverged: recorded
             if measure:
-                record.measure(k, op)
-            ctx, counts = _context(problem, k, w, loss, g, op)
+                record.measure(k, at.full_op)
+            ctx, counts = _context(at.target, k, w, at.step_loss, at.grad, at.op)
             info, state = rule.update(ctx, state)
-            record.end_step(k, _checked_step(info, rule, k), counts)
-            w, buf = _gd_step(w, g, info.eta, buf, momentum, nesterov)
+            record.end_step(k, _checked_step(info, rule, k, w), counts)
+            if measure:
+                record.measure_more(k, at.full_op, w, info)  # preconditioned and batch sharpness
+            direction = at.grad if info.direction is None else info.direction
+            w, buf = _gd_step(w, direction, info.eta, buf, momentum, nesterov)
             if bar is not None:
                 bar.update(1)
             if not record.check_params(k, w):
@@ -181,6 +206,9 @@ def _as_rule(rule) -> Rule:
 def _check_momentum(rule: Rule, momentum: float, nesterov) -> None:
     if not isinstance(nesterov, (bool, np.bool_)):
         raise ValueError(f"nesterov must be True or False, got {nesterov!r}")
+    if momentum > 0 and "beta1" in rule.params():
+        raise ValueError(f"momentum={momentum} is not allowed with {rule!r}: it has its own momentum, beta1 = "
+                         f"{rule.params()['beta1']:g} (set beta1 in [0, 1) instead, and momentum=0)")
     if momentum > 0 and not rule.supports_momentum:
         raise ValueError(f"momentum={momentum} is only available with a constant or warm-up step size, not {rule!r}")
     if nesterov and momentum == 0:
@@ -193,6 +221,62 @@ def _progress_bar(progress: bool, num_steps: int, rule: Rule):
     from tqdm.auto import tqdm
 
     return tqdm(total=num_steps, desc=repr(rule), leave=False)
+
+
+class MiniBatches:
+    """Seeded mini-batches: a shuffle of the n training examples per epoch, cut into batches of b.
+
+    Sampling is without replacement within an epoch; when fewer than b examples are left, a new epoch
+    starts (the n mod b left over are not used in that epoch). The shuffles come from their own stream
+    of ``seed``, so they do not depend on (or change) the initialisation or the eigen-solvers.
+
+    >>> batches = MiniBatches(5, 2, seed=0)
+    >>> first, second, third = batches.next(), batches.next(), batches.next()
+    >>> len(set(first) | set(second)), len(third), batches.epoch
+    (4, 2, 2)
+    """
+
+    def __init__(self, num_examples: int, batch_size: int, seed: int):
+        self.num_examples = check_int("num_examples", num_examples, minimum=1)
+        self.batch_size = check_int("batch_size", batch_size, minimum=1, maximum=self.num_examples)
+        self.rng = np.random.default_rng((check_int("seed", seed, minimum=0), 0xBA7C4))
+        self.order, self.pos, self.epoch = np.empty(0, dtype=np.int64), 0, 0
+
+    def next(self) -> np.ndarray:
+        """The indices of the next batch."""
+        if self.pos + self.batch_size > len(self.order):
+            self.order, self.pos, self.epoch = self.rng.permutation(self.num_examples), 0, self.epoch + 1
+        batch = self.order[self.pos : self.pos + self.batch_size]
+        self.pos += self.batch_size
+        return batch
+
+
+class _Point(NamedTuple):
+    """What the loop evaluated at w_k: the full-batch loss it records, and the loss and gradient the step
+    descends (the same, or those of a mini-batch), with their curvature operators when needed.
+    """
+
+    loss: float
+    grad: torch.Tensor
+    target: Problem  # the problem whose loss the step descends (the full problem or a batch of it)
+    step_loss: float
+    op: HessianOperator | None  # curvature of ``target`` at w, for rules that need HVPs
+    full_op: HessianOperator | None  # curvature of the full problem at w, at measured steps
+    batch_loss: float
+
+
+def _evaluate(problem: Problem, w, batch, measure: bool, needs_hvp: bool) -> _Point:
+    # One graph per step when curvature is needed: the gradient and all HVPs share it.
+    if batch is None:
+        op = HessianOperator(problem, w) if (measure or needs_hvp) else None
+        loss, g = (op.loss, op.grad) if op is not None else problem.loss_and_grad(w)
+        return _Point(loss, g, problem, loss, op, op, math.nan)
+    target = problem.on_batch(batch)
+    op = HessianOperator(target, w) if needs_hvp else None
+    step_loss, g = (op.loss, op.grad) if op is not None else target.loss_and_grad(w)
+    full_op = HessianOperator(problem, w) if measure else None
+    loss = full_op.loss if full_op is not None else problem.loss(w)  # the full-batch loss, for the record
+    return _Point(loss, g, target, step_loss, op, full_op, step_loss)
 
 
 def _context(problem: Problem, k: int, w, loss: float, g, op: HessianOperator | None):
@@ -215,20 +299,26 @@ def _context(problem: Problem, k: int, w, loss: float, g, op: HessianOperator | 
     return ctx, counts
 
 
-def _checked_step(info: StepInfo, rule: Rule, k: int) -> StepInfo:
+def _checked_step(info: StepInfo, rule: Rule, k: int, w) -> StepInfo:
     eta = info.eta
     if not (isinstance(eta, (int, float)) and math.isfinite(eta) and eta >= 0):
         raise ValueError(f"{rule!r} returned the step size eta={eta!r} at step {k}; a rule must return a finite "
                          "eta >= 0 (a negative one would be gradient ascent)")
+    for name in ("direction", "preconditioner"):
+        value = getattr(info, name)
+        if value is not None and (not isinstance(value, torch.Tensor) or value.shape != w.shape):
+            raise ValueError(f"{rule!r} returned a {name} of shape {tuple(getattr(value, 'shape', ()))} at step "
+                             f"{k}; it must be a tensor shaped like the parameters, {tuple(w.shape)}")
     return info
 
 
-def _gd_step(w, g, eta: float, buf, momentum: float, nesterov: bool):
+def _gd_step(w, d, eta: float, buf, momentum: float, nesterov: bool):
+    """The step w − η·d (d: the gradient, or a rule's own direction), with heavy-ball or Nesterov momentum."""
     if momentum > 0:
-        buf = momentum * buf + g
-        direction = g + momentum * buf if nesterov else buf
+        buf = momentum * buf + d
+        direction = d + momentum * buf if nesterov else buf
     else:
-        direction = g
+        direction = d
     return w - eta * direction, buf
 
 
@@ -236,13 +326,15 @@ class Recorder:
     """The bookkeeping of one run: per-step arrays, divergence checks, settings, snapshots and the Run.
 
     ``train`` calls ``begin_step`` (loss and gradient at w_k, metrics; False when the run diverged),
-    ``measure`` (curvature), ``end_step`` (the rule's step) and ``check_params`` (the new iterate), then
+    ``measure`` (curvature), ``end_step`` (the rule's step), ``measure_more`` (the curvature that needs the
+    step: preconditioned sharpness, batch sharpness) and ``check_params`` (the new iterate), then
     ``finish``. ``snapshot`` is a copy of the run so far.
     """
 
     def __init__(self, problem: Problem, rule: Rule, num_steps: int, w0: torch.Tensor, *, seed: int,
                  w0_given: bool, tracker, sharpness_every: int, evaluate_every: int | None, momentum: float,
-                 nesterov: bool, record_params: bool | None, divergence_factor: float, label: str | None):
+                 nesterov: bool, record_params: bool | None, divergence_factor: float, label: str | None,
+                 batches: MiniBatches | None = None, batch_sharpness_batches: int = 0):
         if evaluate_every is None:
             evaluate_every = sharpness_every if sharpness_every > 0 else 10
         self.evaluate_every = check_int("evaluate_every", evaluate_every, minimum=1)
@@ -252,7 +344,11 @@ class Recorder:
         if record_params is not None and not isinstance(record_params, (bool, np.bool_)):
             raise ValueError(f"record_params must be True, False or None, got {record_params!r}")
         self.problem, self.tracker, self.factor, self.label = problem, tracker, factor, label
-        self.num_steps = num_steps
+        self.num_steps, self.seed = num_steps, seed
+        self.batch_size = None if batches is None else batches.batch_size
+        self.batch_sharpness_batches = batch_sharpness_batches if batches is not None else 0
+        self.preconditioned_tracker = None  # made at the first preconditioner a rule reports
+        threshold = rule.stability_threshold(momentum, nesterov)
         n, dim = num_steps, problem.dim
         self.arrays = {name: np.full(n, np.nan) for name in PER_STEP_FIELDS}
         self.arrays["step"] = np.arange(n, dtype=np.int64)
@@ -271,7 +367,10 @@ class Recorder:
             sharpness_method=tracker.method if tracker else "auto", top_k=tracker.top_k if tracker else 1,
             evaluate_every=self.evaluate_every, momentum=momentum, nesterov=nesterov,
             sharpness_floor=float(problem.sharpness_floor), num_classes=problem.num_classes,
-            prior_loss=float(problem.prior_loss),
+            prior_loss=float(problem.prior_loss), batch_size=self.batch_size,
+            batch_sharpness_batches=self.batch_sharpness_batches if tracker else 0,
+            stability_threshold=None if threshold is None else float(threshold),
+            threshold_applies_to="preconditioned_sharpness" if rule.preconditioned else "sharpness",
             versions={"eostutor": __version__, "torch": torch.__version__, "numpy": np.__version__,
                       "python": platform.python_version()})
         self.w, self.w0_norm = w0, float(w0.norm())
@@ -281,13 +380,13 @@ class Recorder:
         self.notes: list[str] = []
         self.start = time.perf_counter()
 
-    def begin_step(self, k: int, w, loss: float, g) -> bool:
+    def begin_step(self, k: int, w, loss: float, g, batch_loss: float = math.nan) -> bool:
         """Record the loss, gradient and metrics at w_k; False (and the run marked diverged) on a blow-up."""
         a = self.arrays
         self.w = w
         if "params" in a and k == 0:  # later iterates are written when accepted (check_params)
             a["params"][0] = w.detach().cpu().numpy()
-        a["loss"][k], a["grad_evals"][k] = loss, 1
+        a["loss"][k], a["grad_evals"][k], a["batch_loss"][k] = loss, 1, batch_loss
         if self.f0 is None:
             self.f0 = loss
         grad_norm = float(g.norm())
@@ -323,6 +422,31 @@ class Recorder:
         a["sharpness_residual"][k] = self.tracker.relative_residual(res)
         if "eigenvector" in a:
             a["eigenvector"][k] = res.vector.detach().cpu().numpy()
+
+    def measure_more(self, k: int, op: HessianOperator, w, info: StepInfo) -> None:
+        """At a measured step, after the rule: λ_max(P^{-1/2} H P^{-1/2}) with the preconditioner P the rule
+        reported (if any), and the batch sharpness of a mini-batch run; their products are added to ``hvps``.
+        """
+        a = self.arrays
+        if info.preconditioner is not None:
+            if self.preconditioned_tracker is None:
+                self.preconditioned_tracker = spectrum.SharpnessTracker(
+                    self.problem, 1, self.tracker.method, self.tracker.tol, seed=self.tracker.seed)
+            try:
+                res = self.preconditioned_tracker.measure(PreconditionedOperator(op, info.preconditioner), k)
+            except ValueError as err:  # a non-finite Hessian, or a preconditioner with zero or NaN entries
+                self.notes.append(f"step {k}: preconditioned sharpness not measured ({err})")
+            else:
+                a["preconditioned_sharpness"][k] = res.value
+                a["preconditioned_residual"][k] = self.preconditioned_tracker.relative_residual(res)
+                a["hvps"][k] += res.num_hvps
+        if self.batch_sharpness_batches:
+            # the batches drawn for measuring come from a stream of their own: training's are unchanged
+            seed = int(np.random.SeedSequence((self.seed, 0x5A3B, k)).generate_state(1)[0])
+            est = spectrum.batch_sharpness(self.problem, w, self.batch_size, num_batches=self.batch_sharpness_batches,
+                                           seed=seed)
+            a["batch_sharpness"][k] = est.value
+            a["hvps"][k] += est.num_hvps
 
     def end_step(self, k: int, info: StepInfo, counts: dict) -> None:
         """Record the rule's step η_k and what it cost."""

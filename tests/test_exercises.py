@@ -67,9 +67,20 @@ def dead_fraction(problem, w):
     return torch.cat(dead).double().mean().item()
 
 
+def batch_curvature(problem, w, indices):
+    batch = problem.on_batch(indices)
+    g = batch.grad(w)
+    return float(g @ eos.hvp(batch, w, g)) / float(g @ g)
+
+
+def full_batch_curvature(problem, w, indices):  # a typical mistake: the full batch's gradient and Hessian
+    g = problem.grad(w)
+    return float(g @ eos.hvp(problem, w, g)) / float(g @ g)
+
+
 RIGHT = {"gd_step": gd_step, "gd_losses": gd_losses, "smoothness_ratio": smoothness_ratio,
          "power_iteration": power_iteration, "first_edge_step": first_edge_step, "nls_accepts": nls_accepts,
-         "prior_loss": prior_loss, "dead_fraction": dead_fraction}
+         "prior_loss": prior_loss, "dead_fraction": dead_fraction, "batch_curvature": batch_curvature}
 
 # Typical mistakes, one per check.
 WRONG = {
@@ -82,6 +93,7 @@ WRONG = {
     "prior_loss": lambda labels, k: (k - 1) / k**2,                          # the balanced formula everywhere
     "dead_fraction": lambda p, w: torch.cat([(z <= 0).any(dim=0) for z in p.preactivations(w)]).double().mean(),
     # ^ dead on some input, not on every input
+    "batch_curvature": full_batch_curvature,
 }
 
 

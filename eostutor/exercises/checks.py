@@ -218,9 +218,32 @@ def dead_fraction(fn):
                           describe=lambda p, w: f"at one of the test points (true fraction {p.dead_fraction(w):.3g})")
 
 
+# -- 08: the curvature a mini-batch step sees along its own gradient ---------------------------------------
+def batch_curvature(fn):
+    """``fn(problem, w, indices)`` is g_Bᵀ H_B g_B / ‖g_B‖² for the mini-batch ``indices`` (g_B and H_B: the
+    gradient and Hessian of the loss over those examples only): one sample of the batch sharpness.
+    """
+    from eostutor.curvature import HessianOperator
+    from eostutor.datasets import gaussian_clusters
+    from eostutor.problems import MLPProblem
+
+    net = MLPProblem(gaussian_clusters(num_classes=3, dim=2, n_train=40, n_test=6, seed=2), hidden=(6,),
+                     activation="tanh", loss="mse")
+    cases = [(net, net.init(0), [0, 5, 9, 13, 21, 30, 38, 39]), (net, net.init(1), [7, 8]),
+             (net, net.init(2), list(range(40)))]
+
+    def reference(problem, w, indices):
+        op = HessianOperator(problem.on_batch(indices), w)
+        g = op.grad
+        return float(g @ (op @ g)) / float(g @ g)
+
+    return check_function(fn, cases, reference, rtol=1e-6, what="batch curvature",
+                          describe=lambda p, w, idx: f"for a batch of {len(idx)} examples")
+
+
 #: check name (the ``check`` field of a coding exercise) -> check function.
 CHECKS: dict[str, Callable] = {
     "gd_step": gd_step, "gd_losses": gd_losses, "smoothness_ratio": smoothness_ratio,
     "power_iteration": power_iteration, "first_edge_step": first_edge_step, "nls_accepts": nls_accepts,
-    "prior_loss": prior_loss, "dead_fraction": dead_fraction,
+    "prior_loss": prior_loss, "dead_fraction": dead_fraction, "batch_curvature": batch_curvature,
 }

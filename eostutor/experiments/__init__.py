@@ -18,16 +18,20 @@ from eostutor.experiments.flatland import (
     flatland_signature,
 )
 from eostutor.experiments.headline import ADAPTIVE_RULES, adaptive, eos
+from eostutor.experiments.practice import adam, cross_entropy, cross_entropy_problem, sgd, threshold_ratio
 from eostutor.experiments.sweeps import BifurcationSweep, bifurcation_sweep
 
 __all__ = ["Experiment", "EXPERIMENTS", "reference_problem", "eos", "adaptive", "ADAPTIVE_RULES", "run_experiment",
            "FLATLAND_RULES", "FLATLAND_SEED", "FLATLAND_SEEDS", "flatland_problem", "flatland_signature", "flatland",
-           "json_ready", "BifurcationSweep", "bifurcation_sweep"]
+           "json_ready", "BifurcationSweep", "bifurcation_sweep", "adam", "sgd", "cross_entropy",
+           "cross_entropy_problem", "threshold_ratio"]
 
 EXPERIMENTS = {
     "eos": (eos, "constant-η GD on the reference MLP: sharpness rises to 2/η and stays there"),
     "adaptive": (adaptive, "NLS, PoNLS, LS, CDAT, AdGD and Polyak side by side on the reference MLP"),
     "flatland": (flatland, "NLS stuck at the 2/K sharpness floor (dead ReLUs, prior loss) vs NLS-ub escaping"),
+    "adam": (adam, "full-batch Adam: the preconditioned sharpness λ_max(P⁻¹H) rises to 38/η and stays"),
+    "sgd": (sgd, "mini-batch SGD: smaller batches end flatter; the batch sharpness sits near 2/η"),
 }
 
 

@@ -30,6 +30,7 @@ stability threshold of GD on a quadratic), η·λ_max, K (number of classes; 2/K
 MSE with a last-layer bias).
 """
 
+from eostutor.plots import practice  # noqa: F401  (Adam and SGD at their own edges: notebook 08)
 from eostutor.plots.curves import (
     DASHBOARD_PANELS,
     dashboard,

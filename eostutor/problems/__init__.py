@@ -3,7 +3,8 @@
 Every problem follows one protocol, documented in :mod:`eostutor.problems.base` and defined on
 :class:`Problem`: ``dim``, ``init(seed)``, ``objective(w)``, ``loss``, ``grad``, ``loss_and_grad``,
 ``closed_form_hessian``, ``check_params``, ``sharpness_floor``, ``num_classes``, ``prior_loss``,
-``has_data``, ``evaluate``, ``layer_grad_norms``, ``dead_fraction``. Curvature (``hvp``, ``hessian``,
+``has_data``, ``evaluate``, ``layer_grad_norms``, ``dead_fraction``, and for mini-batches ``num_train``
+and ``on_batch(indices)``. Curvature (``hvp``, ``hessian``,
 the operator) lives in :mod:`eostutor.curvature`. Toys (:mod:`~eostutor.problems.toys`) compute their
 derivatives from formulas; models on data (:mod:`~eostutor.problems.networks`) use autograd on
 ``objective``.
@@ -13,11 +14,11 @@ from __future__ import annotations
 
 from eostutor._validate import check_choice
 from eostutor.problems.base import DENSE_HESSIAN_LIMIT, TINY_DIM, Problem
-from eostutor.problems.networks import LinearClassifier, MLPProblem
+from eostutor.problems.networks import BatchProblem, LinearClassifier, MLPProblem
 from eostutor.problems.toys import HolderPower, Minimalist, Quadratic, Quartic, ScalarNet
 
 __all__ = ["Problem", "Quadratic", "Quartic", "HolderPower", "ScalarNet", "Minimalist", "LinearClassifier",
-           "MLPProblem", "PROBLEMS", "make_problem", "DENSE_HESSIAN_LIMIT", "TINY_DIM"]
+           "MLPProblem", "BatchProblem", "PROBLEMS", "make_problem", "DENSE_HESSIAN_LIMIT", "TINY_DIM"]
 
 PROBLEMS = {
     "quadratic": (Quadratic, "½ wᵀAw with a chosen spectrum: exact 2/λ_max threshold"),

@@ -17,6 +17,12 @@ only through these members, all defined on :class:`Problem`:
   else 0), ``num_classes`` (K or ``None``), ``prior_loss`` ((K−1)/K², else NaN).
 * ``has_data``, ``evaluate(w) -> dict`` (held-out loss and accuracy), ``layer_grad_norms(g) -> dict``
   (``{"hidden": …, "last_bias": …}`` for networks, empty otherwise) and ``dead_fraction(w)``.
+* Mini-batches: ``num_train`` (the number of training examples; ``None`` for problems without data) and
+  ``on_batch(indices) -> Problem``, the same model with its loss averaged over those training examples
+  only. The batch problem follows this protocol itself, so its ``loss_and_grad(w)`` is the mini-batch
+  loss and gradient, and ``HessianOperator(problem.on_batch(indices), w)`` its Hessian (the training
+  loop's ``batch_size=`` and the batch sharpness use exactly this). Problems without data refuse it with
+  a ``ValueError``.
 
 Problems compute no curvature themselves: :mod:`eostutor.curvature` builds the one Hessian operator from
 this protocol (``HessianOperator(problem, w)``, and the shortcuts ``hvp(problem, w, v)`` and
@@ -152,6 +158,20 @@ class Problem:
     def dead_fraction(self, w) -> float:
         """Fraction of hidden ReLU units that output 0 on every training input (NaN if no ReLU)."""
         return math.nan
+
+    @property
+    def num_train(self) -> int | None:
+        """Number of training examples a mini-batch is drawn from (``None``: no data, no mini-batches)."""
+        return None
+
+    def on_batch(self, indices) -> Problem:
+        """The same model with its loss over the training examples ``indices`` only (problems with data).
+
+        Raises:
+            ValueError: Here: this problem has no training examples to draw mini-batches from.
+        """
+        raise ValueError(f"{self!r} has no training examples to draw mini-batches from; mini-batches "
+                         "(batch_size=...) need a problem with data, such as MLPProblem or LinearClassifier")
 
     # -- helpers ------------------------------------------------------------------------------------
     def _generator(self, seed: int) -> torch.Generator:

@@ -12,7 +12,7 @@ from eostutor._validate import check_choice, check_int, check_positive
 from eostutor.datasets import Dataset, make_dataset
 from eostutor.problems.base import Problem, check_device
 
-__all__ = ["LinearClassifier", "MLPProblem", "ACTIVATIONS"]
+__all__ = ["LinearClassifier", "MLPProblem", "BatchProblem", "ACTIVATIONS"]
 
 
 ACTIVATIONS = {
@@ -80,6 +80,23 @@ class _DataProblem(Problem):
     def objective(self, w):
         return self._data_loss(self.forward(w, self.x_train), self.t_train, self.y_train)
 
+    @property
+    def num_train(self) -> int:
+        """Number of training examples."""
+        return int(self.x_train.shape[0])
+
+    def on_batch(self, indices) -> BatchProblem:
+        """The loss over the training examples ``indices`` only (a mini-batch), as a problem of its own.
+
+        >>> from eostutor.datasets import gaussian_clusters
+        >>> p = LinearClassifier(gaussian_clusters(num_classes=3, dim=2, n_train=30, n_test=6))
+        >>> w = p.init(0)
+        >>> batch = p.on_batch(range(30))       # every example: the full-batch loss
+        >>> abs(batch.loss(w) - p.loss(w)) < 1e-12, batch.num_examples
+        (True, 30)
+        """
+        return BatchProblem(self, indices)
+
     def evaluate(self, w: torch.Tensor) -> dict:
         """Held-out loss and accuracy (and training accuracy) at w.
 
@@ -139,6 +156,60 @@ class _DataProblem(Problem):
         s = self.last_bias_slice
         norms["last_bias"] = float(g[s].norm()) if s is not None else math.nan
         return norms
+
+
+class BatchProblem(Problem):
+    """A model of :mod:`eostutor.problems.networks` restricted to some of its training examples.
+
+    Its loss is the parent's loss averaged over those examples only (for MSE, over b·K outputs, so the
+    2/K floor of a last-layer bias holds for every batch too); everything else (parameters, initialisation,
+    held-out data) is the parent's. Built by ``parent.on_batch(indices)``.
+
+    Args:
+        parent: The full problem.
+        indices: Indices of training examples (a non-empty 1-D sequence of integers in [0, n)).
+    """
+
+    name = "batch"
+
+    def __init__(self, parent: _DataProblem, indices):
+        try:
+            idx = torch.as_tensor(np.asarray(indices), dtype=torch.long)
+        except (TypeError, ValueError):
+            raise ValueError(f"indices must be a 1-D sequence of example numbers, got {indices!r}"[:200]) from None
+        n = parent.num_train
+        if idx.ndim != 1 or idx.numel() == 0:
+            raise ValueError("indices must be a non-empty 1-D sequence of example numbers, got shape "
+                             f"{tuple(idx.shape)}")
+        if int(idx.min()) < 0 or int(idx.max()) >= n:
+            raise ValueError(f"indices must lie in [0, {n}) (the training examples), got values from "
+                             f"{int(idx.min())} to {int(idx.max())}")
+        super().__init__(parent.dim, parent.dtype, parent.device)
+        self.parent = parent
+        self.indices = idx.to(parent.device)
+        self.num_classes = parent.num_classes
+        self.sharpness_floor = parent.sharpness_floor
+        self._x = parent.x_train[self.indices]
+        self._t = parent.t_train[self.indices]
+        self._y = parent.y_train[self.indices]
+
+    @property
+    def num_examples(self) -> int:
+        """The batch size b."""
+        return int(self.indices.numel())
+
+    def objective(self, w):
+        p = self.parent
+        return p._data_loss(p.forward(w, self._x), self._t, self._y)
+
+    def init(self, seed: int = 0) -> torch.Tensor:
+        return self.parent.init(seed)
+
+    def layer_grad_norms(self, g) -> dict[str, float]:
+        return self.parent.layer_grad_norms(g)
+
+    def __repr__(self) -> str:
+        return f"{self.parent!r}[batch of {self.num_examples}]"
 
 
 class LinearClassifier(_DataProblem):

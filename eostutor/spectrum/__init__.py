@@ -16,6 +16,10 @@ Methods:
     ``"auto"``: ``"exact"`` for ``dim <= AUTO_EXACT_DIM`` (200; 1,000 for toys with closed-form Hessians),
     else ``"lanczos"``.
 
+For optimizers beyond plain GD: :mod:`~eostutor.spectrum.preconditioned` (``preconditioned_sharpness``,
+λ_max(P^{-1/2} H P^{-1/2}) for Adam and RMSProp, on the same operator) and :mod:`~eostutor.spectrum.batch`
+(``batch_sharpness``, the curvature a mini-batch step sees along its own gradient).
+
 Modules: :mod:`~eostutor.spectrum.solve` (``sharpness``, ``top_eigenvalues``, ``exact_curvature``),
 :mod:`~eostutor.spectrum.krylov` (``lanczos``), :mod:`~eostutor.spectrum.power` (``power_iteration``),
 :mod:`~eostutor.spectrum.stochastic` (``hessian_trace``, ``spectral_density``) and
@@ -25,8 +29,10 @@ Flatland's Figure 4) lives in :mod:`eostutor.curvature` and is re-exported here.
 
 
 from eostutor.curvature import SegmentSmoothness, segment_smoothness
+from eostutor.spectrum.batch import BatchSharpness, batch_sharpness
 from eostutor.spectrum.krylov import WHICH, lanczos
 from eostutor.spectrum.power import power_iteration
+from eostutor.spectrum.preconditioned import PreconditionedOperator, preconditioned_sharpness
 from eostutor.spectrum.results import SpectralDensity, SpectrumResult, TraceResult
 from eostutor.spectrum.solve import (
     AUTO_EXACT_DIM,
@@ -43,4 +49,5 @@ from eostutor.spectrum.tracking import SharpnessTracker
 __all__ = ["sharpness", "top_eigenvalues", "exact_curvature", "lanczos", "power_iteration", "hessian_trace",
            "spectral_density", "segment_smoothness", "SpectrumResult", "TraceResult", "SpectralDensity",
            "SegmentSmoothness", "METHODS", "WHICH", "AUTO_EXACT_DIM", "AUTO_EXACT_DIM_CLOSED_FORM", "EXACT_MAX_DIM",
-           "SharpnessTracker"]
+           "SharpnessTracker", "PreconditionedOperator", "preconditioned_sharpness", "BatchSharpness",
+           "batch_sharpness"]

@@ -1,4 +1,4 @@
-"""Step-size rules for full-batch gradient descent, registered by name.
+"""Step-size rules (and the optimizers Adam and RMSProp), registered by name.
 
 A rule is a small object that holds only hyperparameters; what changes during a run lives in an explicit,
 immutable state (``info, state = rule.update(ctx, state)``, see :mod:`~eostutor.stepsizes.base`). A rule
@@ -11,6 +11,8 @@ Rules (Galli et al. 2026, and the classics they are compared with), by module:
 * :mod:`~eostutor.stepsizes.linesearch`: ``NLS``, ``NLSUpperBounded`` (NLS-ub), ``PoNLS``, ``Armijo``
   (LS) and the two ablations of NLS-ub, all one mechanism (:func:`line_search`, :class:`LineSearch`).
 * :mod:`~eostutor.stepsizes.adaptive`: ``CDAT``, ``Polyak``, ``AdGD``.
+* :mod:`~eostutor.stepsizes.optimizers`: ``Adam``, ``RMSProp`` (their own update direction and a diagonal
+  preconditioner P; stable while λ_max(P^{-1}H) is below their threshold).
 
 :func:`register` adds a rule class to :data:`RULES`; :func:`make_rule` builds one by name;
 :func:`stability_threshold` gives the sharpness above which a step size is unstable on a quadratic.
@@ -44,11 +46,12 @@ from eostutor.stepsizes.linesearch import (
     sufficient_decrease,
 )
 from eostutor.stepsizes.adaptive import CDAT, AdGD, AdGDState, CDATState, Polyak
+from eostutor.stepsizes.optimizers import Adam, AdamState, RMSProp, RMSPropState
 
 __all__ = [
     "ETA_MAX", "ETA_MIN", "SKIP_TOL", "RULES", "register", "make_rule", "rule_names", "eta_symbol", "rule_label",
     "stability_threshold", "Rule", "StepContext", "StepInfo", "EmptyState", "Constant", "Warmup", "WarmupUB",
     "LineSearch", "LineSearchState", "SearchResult", "line_search", "sufficient_decrease", "NLS",
     "NLSUpperBounded", "PoNLS", "Armijo", "NLSCapOnly", "NLSOnceOnly", "CDAT", "CDATState", "Polyak", "AdGD",
-    "AdGDState",
+    "AdGDState", "Adam", "AdamState", "RMSProp", "RMSPropState",
 ]

@@ -6,7 +6,12 @@ explicit, immutable state (the optax pattern)::
     state = rule.init()
     for k in range(num_steps):
         info, state = rule.update(ctx, state)   # ctx: a StepContext built by the loop at w_k
-        w = w - info.eta * ctx.grad
+        w = w - info.eta * (ctx.grad if info.direction is None else info.direction)
+
+Most rules only choose η_k and the loop steps along −g. A rule with its own update direction (Adam,
+RMSProp: :mod:`eostutor.stepsizes.optimizers`) also returns ``info.direction`` and the diagonal
+preconditioner P it divided by (``info.preconditioner``), so that the loop can measure the sharpness that
+governs its stability, λ_max(P^{-1/2} H P^{-1/2}).
 
 A rule class also says how people find and label it: its registry ``name``, a legend ``label``, a one-line
 ``description`` and ``eta_param``, the constructor argument that the widgets' η slider and the command
@@ -19,7 +24,7 @@ import inspect
 import math
 import string
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, ClassVar, NamedTuple
 
 import torch
@@ -38,7 +43,8 @@ SKIP_TOL = 1e-8
 
 #: How a constructor argument is written in a legend label.
 PARAM_SYMBOLS = {"eta": "η", "eta0": "η₀", "cap": "cap", "peak": "peak", "final": "final", "sigma": "σ",
-                 "delta": "δ", "beta1": "β₁", "beta2": "β₂", "f_star": "f*", "num_classes": "K"}
+                 "delta": "δ", "beta1": "β₁", "beta2": "β₂", "eps": "ε", "f_star": "f*",
+                 "num_classes": "K"}
 
 
 @dataclass
@@ -127,6 +133,10 @@ class StepInfo:
         reference: the (nonmonotone) reference value R_k used in the sufficient-decrease test, else NaN.
         note: empty for an ordinary step; otherwise a short reason why the step is special ("skipped",
             "clipped to eta_max", "no step accepted"), for logs and teaching.
+        direction: the update direction d_k when it is not the gradient (the loop then applies
+            w <- w - eta * d_k), else None. Adam's is m̂/(√v̂ + ε).
+        preconditioner: the positive diagonal P_k (a 1-D tensor) of a preconditioned rule, d_k = P_k^{-1}(...),
+            else None; the loop measures λ_max(P^{-1/2} H P^{-1/2}) with it.
 
     Example:
         >>> StepInfo(eta=0.1)
@@ -138,6 +148,9 @@ class StepInfo:
     trial_loss: float = math.nan
     reference: float = math.nan
     note: str = ""
+    # tensors: left out of repr and ==, which compare the scalar facts of a step
+    direction: torch.Tensor | None = field(default=None, repr=False, compare=False)
+    preconditioner: torch.Tensor | None = field(default=None, repr=False, compare=False)
 
 
 class EmptyState(NamedTuple):
@@ -168,6 +181,8 @@ class Rule:
         supports_momentum: The loop may add heavy-ball or Nesterov momentum to this rule's steps.
         needs_num_classes: With default arguments (and the η parameter given) the rule needs K from the
             problem, so the widgets offer it only on classifiers.
+        preconditioned: The rule divides by a diagonal preconditioner P and reports it
+            (``StepInfo.preconditioner``); its :meth:`stability_threshold` bounds λ_max(P^{-1}H), not λ_max(H).
 
     Example:
         >>> from eostutor.stepsizes import Constant
@@ -183,6 +198,7 @@ class Rule:
     needs_hvp: ClassVar[bool] = False
     supports_momentum: ClassVar[bool] = False
     needs_num_classes: ClassVar[bool] = False
+    preconditioned: ClassVar[bool] = False
     #: constructor arguments always shown by __repr__ (the others only when they differ from the default)
     _repr_always: ClassVar[tuple[str, ...]] = ()
 
@@ -193,6 +209,17 @@ class Rule:
     def update(self, ctx: StepContext, state: Any) -> tuple[StepInfo, Any]:
         """Return the step at ``ctx`` and the new state; ``state`` itself is never modified."""
         raise NotImplementedError
+
+    def stability_threshold(self, momentum: float = 0.0, nesterov: bool = False) -> float | None:
+        """The level above which this rule's steps are unstable on a quadratic: a bound on λ_max(H), or on
+        λ_max(P^{-1}H) for a ``preconditioned`` rule. ``None`` for rules whose step size changes every
+        step (the line searches, CDAT, ...): no single level applies.
+
+        Args:
+            momentum: The loop's heavy-ball (or Nesterov) β, for rules that support it.
+            nesterov: Nesterov instead of heavy ball.
+        """
+        return None
 
     @classmethod
     def default_eta(cls, num_classes: int | None = None) -> float | None:
@@ -257,24 +284,34 @@ def rule_label(rule: Rule) -> str:
     return ", ".join([text, *changed])
 
 
-def stability_threshold(eta: float, momentum: float = 0.0, nesterov: bool = False) -> float:
+def stability_threshold(eta: float | Rule, momentum: float = 0.0, nesterov: bool = False) -> float:
     """The sharpness above which GD with step eta is unstable on a quadratic (see notebook 01).
 
     2/eta for plain GD, 2(1 + beta)/eta with heavy-ball momentum beta, (2 + 2 beta)/((1 + 2 beta) eta) with
-    Nesterov momentum.
+    Nesterov momentum. Given a rule instead of a number, the rule's own threshold
+    (:meth:`Rule.stability_threshold`): for Adam (2 + 2 beta1)/((1 - beta1) eta) = 38/eta at beta1 = 0.9,
+    for RMSProp 2/eta, both bounds on the *preconditioned* sharpness λ_max(P^{-1}H).
 
     Args:
-        eta: the step size (> 0).
+        eta: the step size (> 0), or a rule with a fixed step size.
         momentum: beta in [0, 1).
         nesterov: Nesterov instead of heavy-ball momentum.
 
     Returns:
-        The threshold on lambda_max.
+        The threshold on lambda_max (on lambda_max(P^{-1}H) for a preconditioned rule).
+
+    Raises:
+        ValueError: For a bad eta or momentum, or a rule whose step size changes every step.
 
     Example:
         >>> stability_threshold(0.1), stability_threshold(0.1, momentum=0.5)
         (20.0, 30.0)
     """
+    if isinstance(eta, Rule):
+        level = eta.stability_threshold(momentum, nesterov)
+        if level is None:
+            raise ValueError(f"{eta!r} chooses a new step size every step: it has no single stability threshold")
+        return level
     eta = check_positive("eta", eta)
     beta = check_in_range("momentum", momentum, 0.0, 1.0, high_inclusive=False)
     if nesterov:

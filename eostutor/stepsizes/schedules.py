@@ -7,7 +7,7 @@ import math
 import torch  # noqa: F401  (used by the doctests)
 
 from eostutor._validate import check_int, check_positive
-from eostutor.stepsizes.base import EmptyState, Rule, StepContext, StepInfo
+from eostutor.stepsizes.base import EmptyState, Rule, StepContext, StepInfo, stability_threshold
 from eostutor.stepsizes.registry import register
 
 __all__ = ["Constant", "Warmup", "WarmupUB"]
@@ -43,6 +43,14 @@ class Constant(Rule):
 
     def update(self, ctx: StepContext, state: EmptyState) -> tuple[StepInfo, EmptyState]:
         return StepInfo(eta=self.eta), state
+
+    def stability_threshold(self, momentum: float = 0.0, nesterov: bool = False) -> float:
+        """2/η, or the momentum edge (see :func:`eostutor.stepsizes.stability_threshold`).
+
+        >>> Constant(0.5).stability_threshold(), Constant(0.5).stability_threshold(momentum=0.5)
+        (4.0, 6.0)
+        """
+        return stability_threshold(self.eta, momentum, nesterov)
 
 
 @register

@@ -6,7 +6,8 @@ runs jobs so that only the newest request matters; :mod:`~eostutor.widgets.panel
 (bqplot figures drawn in the browser: the kernel sends arrays, not pictures) and
 :mod:`~eostutor.widgets.curves` draws a run's curves into them; :class:`~eostutor.widgets.base.LiveWidget`
 is the base of every widget (controls, status, errors shown, the one job template). One file per widget:
-:class:`StepSizeExplorer`, :class:`BifurcationExplorer`, :class:`SmoothnessExplorer`, :class:`FlatlandLab`.
+:class:`StepSizeExplorer`, :class:`BifurcationExplorer`, :class:`SmoothnessExplorer`, :class:`FlatlandLab`,
+:class:`OptimizerExplorer` (its model in :mod:`~eostutor.widgets.optimizer_model`).
 
 How runs are scheduled ("latest wins"): a change made from Python runs at once (the next line of a cell
 sees the result). A change dragged or typed in the page, and every network run, goes to one background
@@ -32,10 +33,12 @@ from eostutor.widgets.model import (
     divergence_message,
     rule_for,
 )
+from eostutor.widgets.optimizer_explorer import OptimizerExplorer
 from eostutor.widgets.scheduling import LatestWins
 from eostutor.widgets.smoothness_explorer import SmoothnessExplorer
 from eostutor.widgets.step_size_explorer import StepSizeExplorer
 
-__all__ = ["StepSizeExplorer", "BifurcationExplorer", "SmoothnessExplorer", "FlatlandLab", "LiveWidget", "Job",
+__all__ = ["StepSizeExplorer", "BifurcationExplorer", "SmoothnessExplorer", "FlatlandLab", "OptimizerExplorer",
+           "LiveWidget", "Job",
            "LatestWins", "Preset", "PRESETS", "ExplorerSettings", "ExplorerModel",
            "BifurcationModel", "SmoothnessModel", "Inspection", "ComparisonModel", "divergence_message", "rule_for"]
