@@ -88,6 +88,8 @@ def _build_parser() -> argparse.ArgumentParser:
     run.add_argument("--seed", type=int, default=0, help="initialisation seed")
     run.add_argument("--sharpness-every", type=int, default=10, help="measure λ_max every k steps (0: never)")
     run.add_argument("--momentum", type=float, default=0.0, help="heavy-ball β (constant/warmup rules only)")
+    run.add_argument("--batch-size", type=int, default=None,
+                     help="mini-batch size for SGD (default: full batch; data problems only)")
     run.add_argument("--nesterov", action="store_true", help="Nesterov instead of heavy-ball momentum")
     run.add_argument("-p", "--problem-arg", action="append", metavar="KEY=VALUE",
                      help="extra problem argument, e.g. -p hidden=(16,16) -p activation=relu")
@@ -140,6 +142,8 @@ def _check_run_args(args) -> None:
     check_int("--seed", args.seed, minimum=0, maximum=2**63 - 1)
     check_int("--sharpness-every", args.sharpness_every, minimum=0)
     check_in_range("--momentum", args.momentum, 0.0, 1.0, high_inclusive=False)
+    if args.batch_size is not None:
+        check_int("--batch-size", args.batch_size, minimum=1)
     if args.eta is not None:
         check_positive("--eta", args.eta)
 
@@ -179,13 +183,13 @@ def _cmd_run(args) -> int:
         raise ValueError("the constant rule needs a step size: add --eta, e.g. --eta 0.1")
     rule = make_rule(args.rule, eta=args.eta, **rkw)
     run = train(problem, rule, args.steps, seed=args.seed, sharpness_every=args.sharpness_every,
-                momentum=args.momentum, nesterov=args.nesterov, progress=args.progress)
+                momentum=args.momentum, nesterov=args.nesterov, progress=args.progress, batch_size=args.batch_size)
     if run.interrupted:  # Ctrl-C during training: nothing is written
         raise KeyboardInterrupt
     with atomic_files(out) as tmp:  # run.npz and dashboard.png replace earlier ones together, or not at all
         run.save(tmp / "run.npz")
         fig, _ = plots.dashboard([run])
-        fig.savefig(tmp / "dashboard.png", dpi=110)
+        fig.savefig(tmp / "dashboard.png", dpi="figure")  # the figure's own size: at most 900 px wide
         plt.close(fig)
     s = run.summary()
     status = f"diverged at step {run.diverged_at}" if run.diverged else f"final loss {s['final_loss']:.4g}"
@@ -216,16 +220,17 @@ def _cmd_reproduce(args) -> int:
         # Experiments over many seeds name the runs to show (the featured seed); the others are in the files.
         shown = [exp.runs[label] for label in exp.summary.get("featured", list(exp.runs))]
         for name, fig in _figures(exp.name, shown):
-            fig.savefig(tmp / name, dpi=110 if name == "dashboard.png" else "figure")  # ours: at most 900 px
+            fig.savefig(tmp / name, dpi="figure")  # every figure's own size: at most 900 px wide
             plt.close(fig)
             names.append(name)
         snap = [run for run in shown if "eig_values" in run.arrays]
         if snap:  # top and bottom eigenvalues at chosen iterations (Flatland: 2/K cluster, negative ones)
-            fig, axs = plt.subplots(1, len(snap), figsize=(6 * len(snap), 4.2), layout="constrained",
+            width = min(9.0, 4.5 * len(snap))  # inches at 100 dpi: at most 900 px for any number of panels
+            fig, axs = plt.subplots(1, len(snap), figsize=(width, 3.6), dpi=100, layout="constrained",
                                     squeeze=False)
             for ax, run in zip(axs[0], snap):
                 plots.eigenvalue_snapshots(run, ax=ax)
-            fig.savefig(tmp / "eigenvalues.png", dpi=110)
+            fig.savefig(tmp / "eigenvalues.png", dpi="figure")
             plt.close(fig)
             names.append("eigenvalues.png")
     print(json.dumps({"experiment": exp.name, "written": [str(out / name) for name in names]}, indent=2))

@@ -6,6 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from eostutor.cli import main
@@ -48,6 +49,16 @@ def test_run_a_network_with_a_line_search(tmp_path):
     assert (run.eta < 10).all()
 
 
+def test_run_with_mini_batches(tmp_path):
+    code = main(["run", "--problem", "mlp", "--dataset", "digits", "-d", "n_train=64", "-p", "hidden=(8,)",
+                 "--eta", "0.5", "--steps", "12", "--batch-size", "16", "--sharpness-every", "6", "--out",
+                 str(tmp_path)])
+    assert code == 0
+    run = Run.load(tmp_path / "run.npz")
+    assert run.settings.batch_size == 16 and np.isfinite(run.batch_loss).all()
+    assert np.isfinite(run.batch_sharpness[::6]).all()  # measured with the sharpness
+
+
 @pytest.mark.parametrize(
     "argv, needle",
     [
@@ -55,6 +66,8 @@ def test_run_a_network_with_a_line_search(tmp_path):
         (["run", "--problem", "nope"], "unknown problem 'nope'"),
         (["run", "--eta", "-1"], "eta must be a finite number > 0"),
         (["run", "--eta", "0.1", "--steps", "0"], "--steps must be an integer in [1, 10000000], got 0"),
+        (["run", "--eta", "0.1", "--batch-size", "0"], "--batch-size must be an integer"),
+        (["run", "--eta", "0.1", "--batch-size", "8"], "batch"),  # the quadratic has no examples to batch
         (["run"], "--eta"),
         (["run", "--eta", "0.1", "-r", "capp=3"], "unknown argument"),
         (["run", "-p", "hidden"], "key=value"),

@@ -449,3 +449,13 @@ def test_eigenvalue_snapshots_draw_each_snapshot_and_the_floor():
     assert ax.get_yscale() == "symlog"
     with pytest.raises(ValueError, match="eig_values"):
         plots.eigenvalue_snapshots(Run({"loss": np.ones(2)}))
+
+
+def test_a_preconditioned_run_gets_no_2_over_eta_on_its_plain_sharpness():
+    import eostutor as eos
+
+    run = eos.train(eos.Quadratic([1.0, 10.0]), eos.make_rule("adam", eta=0.01), 30, sharpness_every=5)
+    ax = plots.sharpness(run)
+    assert plots.find(ax, "sharpness:2/eta:0") is None  # 2/η bounds GD's λ_max, not Adam's
+    assert "P⁻¹H" in plots.find(ax, "sharpness:line:0").get_label()
+    assert plots.find(plots.eta_sharpness(run), "eta_sharpness:two") is None

@@ -577,3 +577,9 @@ def test_closing_a_widget_frees_every_model_it_made(make):
     gc.collect()
     assert len(_instances) == before, "widget models left registered after close()"
     assert ref() is None, "something still holds the closed widget"
+
+
+def test_preconditioned_rules_are_left_to_the_optimizer_explorer():
+    assert "adam" not in ExplorerModel().rule_names("quadratic")
+    with pytest.raises(ValueError, match="OptimizerExplorer"):
+        StepSizeExplorer("quadratic", rules=["constant", "adam"])

@@ -230,10 +230,12 @@ def sharpness(runs, ax: Axes | None = None, *, title: str | None = "Sharpness", 
         m = np.isfinite(run.sharpness)
         x, y = run.step[m], run.sharpness[m]
         sharp_all.append(y)
-        _series(sync, f"line:{i}", x, y, _color(i), _run_label(run) if multi else "λ_max (sharpness)",
+        own_edge = run.settings.threshold_applies_to != "sharpness"  # Adam, RMSProp: the edge bounds λ_max(P⁻¹H)
+        text = "λ_max of H (its edge bounds λ_max(P⁻¹H): plots.practice)" if own_edge else "λ_max (sharpness)"
+        _series(sync, f"line:{i}", x, y, _color(i), _run_label(run) if multi else text,
                 linewidth=1.8, markers=m.sum() <= 60, zorder=3)
         _mark_divergence(sync, i, run, x, y)
-        if not threshold:
+        if not threshold or own_edge:  # 2/η says nothing about a preconditioned rule's λ_max(H)
             continue
         beta = run.settings.momentum
         factor, text = (2.0, "2/η") if beta <= 0 else (
@@ -361,7 +363,8 @@ def eta_sharpness(runs, ax: Axes | None = None, *, title: str | None = "η·λ_m
         _series(sync, f"line:{i}", x, y, _color(i), _run_label(run) if multi else "η·λ_max",
                 markers=m.sum() <= 60, zorder=3)
         marks.append((i, run, x, y))
-    sync.hline("two", 2.0, color="black", linestyle="--", linewidth=1.5, zorder=2, label="2: stability edge")
+    if any(r.settings.threshold_applies_to == "sharpness" for r in runs):  # not Adam's, RMSProp's edge
+        sync.hline("two", 2.0, color="black", linestyle="--", linewidth=1.5, zorder=2, label="2: stability edge")
     c = _settings_c(runs)
     if c is not None:
         sync.hline("one_minus_c", 1.0 - c, color=REF_COLOR, linestyle=":", linewidth=1.8, zorder=2,

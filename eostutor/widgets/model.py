@@ -32,7 +32,7 @@ from eostutor.spectrum import sharpness
 from eostutor.training import train, with_exact_sharpness
 
 __all__ = ["Preset", "PRESETS", "ExplorerSettings", "ExplorerModel", "BifurcationModel", "SmoothnessModel",
-           "Inspection", "ComparisonModel", "divergence_message", "rule_for"]
+           "Inspection", "ComparisonModel", "divergence_message", "rule_for", "gd_rule_names"]
 
 
 @dataclass(frozen=True)
@@ -82,6 +82,16 @@ PRESETS: dict[str, Preset] = {
                          "2×32 tanh MLP, 500 digits, MSE (float32): progressive sharpening to 2/η",
                          eta_range=(0.1, 20.0)),
 }
+
+
+def gd_rule_names(num_classes: int | None = None) -> tuple[str, ...]:
+    """The rules of the GD widgets' menus: every registered rule that can run (K-dependent ones only on
+    classifiers) except the preconditioned ones (Adam, RMSProp), whose edge bounds λ_max(P⁻¹H).
+
+    >>> "nls" in gd_rule_names(10), "adam" in gd_rule_names(10)
+    (True, False)
+    """
+    return tuple(n for n in stepsizes.rule_names(num_classes) if not stepsizes.RULES[n].preconditioned)
 
 
 def rule_for(name: str, eta: float | None, num_classes: int | None = None) -> stepsizes.Rule:
@@ -166,8 +176,11 @@ class ExplorerModel:
         return self.problem(name).dim <= TINY_DIM
 
     def rule_names(self, name: str) -> tuple[str, ...]:
-        """The registered rules that can run on a preset's problem (those needing K only on classifiers)."""
-        return stepsizes.rule_names(self.problem(name).num_classes)
+        """The registered rules that can run on a preset's problem (those needing K only on classifiers),
+        except the preconditioned ones (Adam, RMSProp): their edge bounds λ_max(P⁻¹H), which these panels
+        do not show; :class:`~eostutor.widgets.OptimizerExplorer` does.
+        """
+        return gd_rule_names(self.problem(name).num_classes)
 
     def rule(self, settings: ExplorerSettings, problem: Problem | None = None) -> stepsizes.Rule:
         """The step-size rule for these settings (the η control sets the rule's ``eta_param``)."""
@@ -315,8 +328,8 @@ class ComparisonModel:
         self.sharpness_every = check_int("sharpness_every", sharpness_every, minimum=1)
 
     def rule_names(self) -> tuple[str, ...]:
-        """The rules that can run on this problem."""
-        return stepsizes.rule_names(self.problem.num_classes)
+        """The rules that can run on this problem (not the preconditioned ones: see :func:`gd_rule_names`)."""
+        return gd_rule_names(self.problem.num_classes)
 
     def rule(self, name: str, eta: float | None) -> stepsizes.Rule:
         """The rule of a menu entry with the η control at ``eta``."""

@@ -87,6 +87,10 @@ class StepSizeExplorer(LiveWidget):
             problem = self.model.add_problem(problem, eta=0.1 if eta is None else check_positive("eta", eta))
         problem = "quadratic" if problem is None else check_choice("problem", problem, self.model.presets)
         self._menu = None if rules is None else tuple(check_choice("rule", r, stepsizes.RULES) for r in rules)
+        for r in self._menu or ():
+            if stepsizes.RULES[r].preconditioned:
+                raise ValueError(f"rule {r!r} is preconditioned: its edge bounds λ_max(P⁻¹H), which this explorer "
+                                 "does not show; use eos.widgets.OptimizerExplorer")
         options = self._rule_options(problem)
         check_choice("rule", rule, options)
         self.background = background
