@@ -133,7 +133,8 @@ class Subspace:
 
 
 def solve(op: HessianOperator, start: np.ndarray, k: int, which: str, tol: float, max_hvps: int,
-          gen: torch.Generator, *, block_size: int = 1, keep: int = 0) -> tuple[SpectrumResult, np.ndarray]:
+          gen: torch.Generator, *, block_size: int = 1, keep: int = 0, min_dim: int = 0
+          ) -> tuple[SpectrumResult, np.ndarray]:
     """Rayleigh–Ritz on a subspace grown from ``start`` (dim, p) by the residuals of the wanted pairs.
 
     Args:
@@ -146,6 +147,8 @@ def solve(op: HessianOperator, start: np.ndarray, k: int, which: str, tol: float
         gen: Generator of the random directions.
         block_size: At most this many residuals are added per expansion.
         keep: Also return the top ``keep`` Ritz vectors (for a warm start of the next measurement).
+        min_dim: Certify nothing before the subspace has this many vectors (a cold start: see
+            :data:`COLD_MIN_DIM`).
 
     Returns:
         The result, and the top ``keep`` Ritz vectors (dim, keep) (empty when keep = 0).
@@ -163,7 +166,7 @@ def solve(op: HessianOperator, start: np.ndarray, k: int, which: str, tol: float
         ok = converged(norms, theta[idx], theta, tol)
         # Check from one Ritz value more than wanted: a warm start that is an eigenvector of a lower
         # eigenvalue has a small residual at once, and the next direction reveals the larger Ritz value.
-        ready = sub.m >= min(need + 1, dim)
+        ready = sub.m >= min(max(need + 1, min_dim), dim)
         used = op.num_hvps - before
         exhausted = sub.m >= dim
         if (ready and ok.all()) or exhausted or used >= max_hvps:
@@ -177,6 +180,16 @@ def solve(op: HessianOperator, start: np.ndarray, k: int, which: str, tol: float
                  np.zeros(len(idx)) if exhausted else norms, tol, op.device)
     top = np.arange(len(theta) - 1, max(len(theta) - 1 - keep, -1), -1)
     return res, sub.vectors(s[:, top])
+
+
+#: A cold (random) start certifies nothing before its subspace has this many vectors. The residual test
+#: proves that θ is near *an* eigenvalue; from a random start the top eigenvector's component grows only as
+#: a Chebyshev polynomial of the relative gap, so with close top eigenvalues a short Krylov space can
+#: certify the second one. Measured deep in the Edge of Stability on the reference MLP (GD, η = 2, steps
+#: 1000/1200/1400; λ₁ − λ₂ = 3%, 1.5%, 2.2%): without this floor 4, 1 and 0 of 200 random starts certified
+#: λ₂ at tol 1e-3 (errors up to 3.2%); with 20, 0 of 600, for 20.6–22.9 products on average (SciPy's
+#: eigsh, whose ARPACK keeps a 20-vector basis, takes 22).
+COLD_MIN_DIM = 20
 
 
 def _default_block_size(k: int, dim: int) -> int:
@@ -220,10 +233,13 @@ def lanczos(operator, k: int = 1, *, which: str = "largest", tol: float = 1e-3, 
 
     Returns:
         A :class:`SpectrumResult`. The residual certifies that an eigenvalue of H lies within it of each
-        θ. That the θ found are the *extreme* ones holds with probability one from a random start (which
-        has a component along every eigenvector), and needs a block at least as wide as the multiplicity
-        of each wanted eigenvalue. A ``v0`` that is an eigenvector of a lower eigenvalue can certify that
-        one: a warm start should carry the neighbouring eigenvectors too, as the sharpness tracker does.
+        θ; it does not prove that θ is the *largest*. From a random start the top eigenvector is found
+        because the Krylov space amplifies it, which takes more products the closer the top eigenvalues
+        are; so a cold start certifies nothing before its subspace has :data:`COLD_MIN_DIM` vectors (0
+        wrong in 600 measured starts deep in the Edge of Stability, against 5 without), and a block must be
+        at least as wide as the multiplicity of each wanted eigenvalue. A ``v0`` that is an eigenvector of
+        a lower eigenvalue can certify that one: a warm start should carry the neighbouring eigenvectors
+        too, as the sharpness tracker does.
 
     >>> A = torch.diag(torch.tensor([1.0, 2.0, 3.0, 10.0], dtype=torch.float64))
     >>> res = lanczos(A, tol=1e-8)
@@ -237,7 +253,8 @@ def lanczos(operator, k: int = 1, *, which: str = "largest", tol: float = 1e-3, 
     block_size = check_int("block_size", block_size, minimum=1, maximum=op.dim)
     gen = torch.Generator().manual_seed(seed)
     start = start_block(v0, op.dim, gen, columns=block_size)
-    return solve(op, start, k, which, tol, max_hvps, gen, block_size=block_size)[0]
+    return solve(op, start, k, which, tol, max_hvps, gen, block_size=block_size,
+                 min_dim=COLD_MIN_DIM if v0 is None else 0)[0]
 
 
 def tridiagonal(op: HessianOperator, q: np.ndarray, steps: int, gen: torch.Generator) -> np.ndarray:
