@@ -8,6 +8,7 @@ and a JSON-friendly summary. ``python -m eostutor reproduce NAME`` renders and s
 from __future__ import annotations
 
 from eostutor._validate import check_choice
+from eostutor.experiments import armijo, flow  # noqa: F401  (gradient flow, the Armijo picture: notebooks 04-05)
 from eostutor.experiments import theory as theory  # closed-form rates and maps: notebooks 01 and 03
 from eostutor.experiments.base import Experiment, json_ready, reference_problem
 from eostutor.experiments.flatland import (

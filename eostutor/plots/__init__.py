@@ -31,6 +31,7 @@ MSE with a last-layer bias).
 """
 
 from eostutor.plots import practice  # noqa: F401  (Adam and SGD at their own edges: notebook 08)
+from eostutor.plots import steps as steps  # GD against gradient flow, the Armijo picture, NLS's cycle: 04, 05
 from eostutor.plots import theory as theory  # GD's rate against η, momentum's region, self-stabilization: 01, 03
 from eostutor.plots.curves import (
     DASHBOARD_PANELS,
