@@ -62,7 +62,7 @@ slider = w.FloatLogSlider(value=0.2, base=10, min=explorer.controls["eta"].min, 
                           step=explorer.controls["eta"].step, description="η", continuous_update=True,
                           layout=w.Layout(width="380px"))
 with plt.ioff():
-    fig = plt.figure(figsize=(11, 6.2), dpi=80, layout="constrained")
+    fig = plt.figure(figsize=(9, 6), dpi=100, layout="constrained")
 fig.canvas.header_visible = False
 gs = fig.add_gridspec(2, 3)
 axes = {"trajectory": fig.add_subplot(gs[:, 0])}

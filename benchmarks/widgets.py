@@ -57,7 +57,7 @@ class MatplotlibPeer:
         from matplotlib.figure import Figure
 
         self.problem, self.extent = problem, extent
-        self.fig = Figure(figsize=(11, 6.2), dpi=80, layout="constrained")
+        self.fig = Figure(figsize=(9, 6), dpi=100, layout="constrained")
         FigureCanvasAgg(self.fig)
         gs = self.fig.add_gridspec(2, 3)
         self.axes = {"trajectory": self.fig.add_subplot(gs[:, 0])}

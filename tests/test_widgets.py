@@ -550,6 +550,10 @@ def test_flatland_lab_init_scale_and_seed_survey():
         assert set(result) == {"NLS", "NLS-ub"} and all(r["seeds"] == 3 for r in result.values())
         assert all(0 <= r["flatland"] <= 3 for r in result.values())
         assert "of 3" in lab.survey_table.value and "in Flatland" in lab.survey_table.value
+        runs = lab.runs
+        lab.survey(n=2, first_seed=7)  # from code: the controls follow, the pair on show is not re-run
+        assert lab.controls["seed"].value == 7 and lab.controls["n_seeds"].value == 2 and lab.runs is runs
+        assert "seeds 7–8" in lab.survey_table.value
     finally:
         lab.close()
 

@@ -144,6 +144,8 @@ class FlatlandLab(LiveWidget):
 
     def update(self, browser: bool = False) -> None:
         """Re-run both rules with the current controls (cancels a running pair)."""
+        if self._holding:
+            return
         self._clear_output()
         for side in ("a", "b"):
             rule = self.controls[f"rule_{side}"].value
@@ -188,8 +190,18 @@ class FlatlandLab(LiveWidget):
             parts.append(f"{r.label}: final loss {s['final_loss']:.3g}, λ_max {s['final_sharpness']:.3g}{extra}")
         self._say("; ".join(parts), "warn" if any(r.diverged for r in self.runs) else "ok")
 
-    def survey(self) -> None:
-        """Both rules on n seeds (from the seed control on): how many entered Flatland (in the background)."""
+    def survey(self, n: int | None = None, first_seed: int | None = None) -> None:
+        """Both rules on ``n`` seeds from ``first_seed`` on (default: the n and seed controls, which are set to
+        the values given): how many entered Flatland; runs in the background unless ``background=False``.
+        """
+        if n is not None:
+            self.controls["n_seeds"].value = check_int("n", n, minimum=2, maximum=50)
+        if first_seed is not None:
+            self._holding = True  # the seed control re-runs the pair otherwise
+            try:
+                self.controls["seed"].value = check_int("first_seed", first_seed, minimum=0, maximum=10_000)
+            finally:
+                self._holding = False
         specs = [(self.controls[f"rule_{side}"].value, self._eta(side)) for side in ("a", "b")]
         seed, n = int(self.controls["seed"].value), int(self.controls["n_seeds"].value)
         num_steps, scale = int(self.controls["num_steps"].value), self.value("init_scale")
