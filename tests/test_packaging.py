@@ -207,6 +207,13 @@ def test_ci_runs_make_test_strictly():
     assert re.search(r"^make lint$", text, re.MULTILINE), "CI runs the linter"
 
 
+@pytest.mark.parametrize("script", [".ci/run", "binder/postBuild", "binder/start"])
+def test_shell_scripts_parse(script):
+    """A shell syntax error fails CI in 0 s without running a single test: check it here first."""
+    result = subprocess.run(["bash", "-n", str(ROOT / script)], capture_output=True, text=True)
+    assert result.returncode == 0, f"{script} does not parse: {result.stderr.strip()}"
+
+
 def test_make_lab_starts_jupyter_as_root_too():
     """Jupyter refuses to run as root without --allow-root: containers and CI machines are root."""
     import os
