@@ -587,3 +587,15 @@ def test_preconditioned_rules_are_left_to_the_optimizer_explorer():
     assert "adam" not in ExplorerModel().rule_names("quadratic")
     with pytest.raises(ValueError, match="OptimizerExplorer"):
         StepSizeExplorer("quadratic", rules=["constant", "adam"])
+
+
+def test_a_start_value_outside_a_sliders_range_is_refused():
+    with pytest.raises(ValueError, match="outside the slider's range"):
+        BifurcationExplorer(etas=np.linspace(0.1, 0.6, 4), num_steps=40, keep_last=5, eta=5.0, background=False)
+    with pytest.raises(ValueError, match="outside the slider's range"):
+        FlatlandLab(num_steps=10, problem=_tiny_net("relu"), eta=(500.0, 1.0), background=False)
+    ex = StepSizeExplorer("quadratic", eta=5.0)  # the explorer widens its range to a given η instead
+    try:
+        assert ex.settings.eta == 5.0 and ex.run.diverged
+    finally:
+        ex.close()

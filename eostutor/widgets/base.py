@@ -74,7 +74,10 @@ class LogSlider(traitlets.HasTraits):
                                     continuous_update=continuous, style={"description_width": description_width},
                                     layout=w.Layout(width=width))
         self.set_range(lo, hi, steps)
-        super().__init__(value=self._clamp(check_positive("value", value)), description=description)
+        value = check_positive(description or "value", value)
+        if not lo * (1 - 1e-12) <= value <= hi * (1 + 1e-12):
+            raise ValueError(f"{description or 'value'} = {value:g} is outside the slider's range [{lo:g}, {hi:g}]")
+        super().__init__(value=self._clamp(value), description=description)
         self._sync_position(self.value)
         self.position.observe(self._moved, names="value")
 
