@@ -8,8 +8,9 @@ Everything eostutor saves (runs, experiment summaries, figures) goes through the
 * :func:`atomic_folder`: a whole folder (an experiment's runs, summary and figures). The files are written
   into a temporary folder beside the target, which replaces the target only when everything is written.
 * :func:`atomic_files`: several files into an existing folder that may hold other things (``python -m
-  eostutor run --out .``): staged in a temporary subfolder, then moved in one by one, with Ctrl-C held back
-  for the few milliseconds of the moves.
+  eostutor run --out .``): staged in a temporary subfolder, then moved in together (the files they replace
+  are set aside first and come back if any move fails), with Ctrl-C held back for the few milliseconds of
+  the moves.
 
 Temporary names start with a dot and end in ``.part``; they are removed on failure.
 """
@@ -17,6 +18,7 @@ Temporary names start with a dot and end in ``.part``; they are removed on failu
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import secrets
 import shutil
@@ -57,8 +59,8 @@ def deferred_interrupt() -> Iterator[None]:
         yield
     finally:
         signal.signal(signal.SIGINT, previous if previous is not None else signal.default_int_handler)
-    if received:
-        raise KeyboardInterrupt
+        if received:  # also when the block failed: the Ctrl-C wins (the failure is its __context__)
+            raise KeyboardInterrupt
 
 
 @contextlib.contextmanager
@@ -199,7 +201,31 @@ def atomic_files(folder) -> Iterator[Path]:
     try:
         yield tmp
         with deferred_interrupt():
-            for item in sorted(tmp.iterdir()):
-                os.replace(item, folder / item.name)
+            _move_all(sorted(tmp.iterdir()), folder, tmp)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _move_all(items: list[Path], folder: Path, staging: Path) -> None:
+    """Move ``items`` into ``folder``, all or none: a file they replace is first set aside in ``staging``,
+    and if any move fails, the new files go and the set-aside ones come back.
+    """
+    moved: list[Path] = []
+    aside: list[tuple[Path, Path]] = []
+    try:
+        for item in items:
+            target = folder / item.name
+            if target.is_dir() and not target.is_symlink():
+                raise IsADirectoryError(errno.EISDIR, "a folder is in the way of a file", str(target))
+            if target.exists() or target.is_symlink():
+                backup = staging / f".old.{item.name}"
+                os.rename(target, backup)
+                aside.append((target, backup))
+            os.rename(item, target)
+            moved.append(target)
+    except BaseException:
+        for target in moved:
+            target.unlink(missing_ok=True)
+        for target, backup in aside:
+            os.rename(backup, target)
+        raise

@@ -179,9 +179,14 @@ def _cmd_run(args) -> int:
     elif args.problem in PROBLEMS:
         pkw.setdefault("dtype", dtype)
     problem = make_problem(args.problem, **pkw)
-    if args.rule == "constant" and args.eta is None and "eta" not in rkw:
+    eta = args.eta
+    if "eta" in rkw:  # -r eta=... is the same as --eta
+        if eta is not None:
+            raise ValueError("give the step size once: --eta or -r eta=..., not both")
+        eta = rkw.pop("eta")
+    if args.rule == "constant" and eta is None:
         raise ValueError("the constant rule needs a step size: add --eta, e.g. --eta 0.1")
-    rule = make_rule(args.rule, eta=args.eta, **rkw)
+    rule = make_rule(args.rule, eta=eta, **rkw)
     run = train(problem, rule, args.steps, seed=args.seed, sharpness_every=args.sharpness_every,
                 momentum=args.momentum, nesterov=args.nesterov, progress=args.progress, batch_size=args.batch_size)
     if run.interrupted:  # Ctrl-C during training: nothing is written

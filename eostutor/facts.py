@@ -23,6 +23,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from eostutor._io import atomic_write
+
 __all__ = ["collect", "table", "main"]
 
 REPO = Path(__file__).resolve().parents[1]
@@ -127,7 +129,8 @@ def main(argv=None) -> int:
     from eostutor._version import __version__
 
     note = f"eostutor {__version__}, {time.strftime('%Y-%m-%d')}, {time.perf_counter() - start:.0f} s."
-    Path(args.out).write_text(table(full, fast, generated=note), encoding="utf-8")
+    text = table(full, fast, generated=note).encode("utf-8")
+    atomic_write(args.out, lambda fh: fh.write(text))  # interrupted, the earlier table stays whole
     print(f"wrote {args.out}")
     return 0
 

@@ -543,7 +543,7 @@ class Run:
         except ValueError as err:
             raise ValueError(f"{where}: {err}") from None
         except (zipfile.BadZipFile, OSError, KeyError, EOFError, UnicodeDecodeError, RecursionError,
-                MemoryError, TypeError) as err:
+                MemoryError, TypeError, OverflowError) as err:
             raise ValueError(f"{where} ({type(err).__name__}: {err})"[:400]) from None
 
 

@@ -39,6 +39,13 @@ def test_run_reports_divergence_as_a_result(tmp_path, capsys):
     assert Run.load(tmp_path / "run.npz").diverged
 
 
+def test_rule_option_eta_is_the_same_as_eta(tmp_path):
+    assert main(["run", "-r", "eta=0.19", "--steps", "5", "--out", str(tmp_path / "a")]) == 0
+    assert main(["run", "--rule", "nls", "-r", "eta=0.3", "--steps", "3", "--out", str(tmp_path / "b")]) == 0
+    assert Run.load(tmp_path / "a" / "run.npz").eta.tolist() == [0.19] * 5
+    assert Run.load(tmp_path / "b" / "run.npz").settings.rule_params["eta0"] == 0.3
+
+
 def test_run_a_network_with_a_line_search(tmp_path):
     code = main(["run", "--problem", "mlp", "--dataset", "digits", "-d", "n_train=100", "-p", "hidden=(8,)",
                  "--rule", "nls-ub", "--steps", "10", "--sharpness-every", "5", "--float32",
@@ -71,6 +78,7 @@ def test_run_with_mini_batches(tmp_path):
         (["run"], "--eta"),
         (["run", "--eta", "0.1", "-r", "capp=3"], "unknown argument"),
         (["run", "-p", "hidden"], "key=value"),
+        (["run", "--eta", "0.1", "-r", "eta=0.2"], "--eta or -r eta=..., not both"),
         (["reproduce", "nope"], "unknown experiment 'nope'"),
         (["--threads", "0", "list"], "--threads"),
     ],

@@ -81,8 +81,8 @@ def test_the_facts_table_lists_exactly_what_the_notebooks_assert():
 def test_collect_runs_a_notebook_and_gathers_its_facts(tmp_path):
     cells = ["import eostutor as eos\ncourse = eos.course.setup(seed=0, verbose=False)",
              'eos.course.expect(course.steps(10, fast=2), 1, 3, "steps in fast mode")']
-    nb = {"cells": [{"cell_type": "code", "metadata": {}, "source": c, "outputs": [], "execution_count": None}
-                    for c in cells],
+    nb = {"cells": [{"id": f"c{i}", "cell_type": "code", "metadata": {}, "source": c, "outputs": [],
+                     "execution_count": None} for i, c in enumerate(cells)],
           "metadata": {"kernelspec": {"display_name": "Python 3", "language": "python", "name": "python3"}},
           "nbformat": 4, "nbformat_minor": 5}
     path = tmp_path / "09_probe.ipynb"

@@ -218,6 +218,17 @@ def test_a_ctrl_c_inside_deferred_interrupt_is_raised_after_the_block():
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
 
 
+def test_a_ctrl_c_inside_a_failing_deferred_block_is_not_lost():
+    from eostutor._io import deferred_interrupt
+
+    with pytest.raises(KeyboardInterrupt) as info:
+        with deferred_interrupt():
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(0.05)
+            raise OSError("disk full")
+    assert isinstance(info.value.__context__, OSError)
+
+
 def test_atomic_writes_keep_the_usual_permissions(tmp_path):
     from eostutor._io import atomic_folder, atomic_path
 
@@ -246,3 +257,33 @@ def test_atomic_folder_replaces_a_link_but_not_what_it_points_to(tmp_path):
     assert sorted(p.name for p in (tmp_path / "result").iterdir()) == ["new.txt"]
     assert (real / "keep.txt").read_text() == "elsewhere"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["real", "result"]
+
+
+def test_atomic_files_moves_all_files_or_none(tmp_path):
+    """A move that fails half-way (here a folder in the way of the second file) puts the first file back."""
+    from eostutor._io import atomic_files
+
+    (tmp_path / "a.txt").write_text("old a")
+    (tmp_path / "b.txt").mkdir()  # in the way
+    (tmp_path / "keep.txt").write_text("mine")
+    with pytest.raises(IsADirectoryError, match="b.txt"):
+        with atomic_files(tmp_path) as tmp:
+            (tmp / "a.txt").write_text("new a")
+            (tmp / "b.txt").write_text("new b")
+    assert (tmp_path / "a.txt").read_text() == "old a"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.txt", "b.txt", "keep.txt"]  # nothing left behind
+    with atomic_files(tmp_path) as tmp:  # and when every move works, every file is replaced
+        (tmp / "a.txt").write_text("new a")
+        (tmp / "c.txt").write_text("new c")
+    assert (tmp_path / "a.txt").read_text() == "new a" and (tmp_path / "c.txt").read_text() == "new c"
+    assert (tmp_path / "keep.txt").read_text() == "mine"
+
+
+def test_cli_run_with_a_folder_in_the_way_leaves_the_earlier_picture(tmp_path, capsys):
+    from eostutor.cli import main
+
+    (tmp_path / "run.npz").mkdir()  # sorted after dashboard.png: the picture would move first
+    (tmp_path / "dashboard.png").write_bytes(b"old picture")
+    assert main(["run", "--eta", "0.1", "--steps", "5", "--out", str(tmp_path)]) == 1
+    assert (tmp_path / "dashboard.png").read_bytes() == b"old picture"
+    assert "left as they were" in capsys.readouterr().err

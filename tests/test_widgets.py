@@ -9,6 +9,7 @@ Tiny problems keep every test fast.
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 
@@ -29,6 +30,7 @@ from eostutor.widgets import (
     StepSizeExplorer,
     divergence_message,
 )
+from eostutor.widgets.base import LogSlider
 from eostutor.widgets.panels import Panel, nice_ticks
 
 
@@ -597,5 +599,35 @@ def test_a_start_value_outside_a_sliders_range_is_refused():
     ex = StepSizeExplorer("quadratic", eta=5.0)  # the explorer widens its range to a given η instead
     try:
         assert ex.settings.eta == 5.0 and ex.run.diverged
+    finally:
+        ex.close()
+    slider = LogSlider(0.1, 0.01, 0.5, description="η")  # set from Python later: refused too, not clamped
+    for bad, needle in ((5.0, "outside the slider's range"), (-1.0, "positive finite"), (math.nan, "positive")):
+        with pytest.raises(ValueError, match=needle):
+            slider.value = bad
+    assert slider.value == 0.1
+    slider.value = 0.5 * (1 + 1e-12)  # round-off at an end is clamped
+    assert slider.value == 0.5
+
+
+def test_holds_that_overlap_from_two_threads_leave_the_controls_live():
+    """A hold opened on one thread and closed after another thread's hold must not leave updates blocked."""
+    ex = StepSizeExplorer("quadratic", background=False)
+    try:
+        entered, release = threading.Event(), threading.Event()
+
+        def other():
+            with ex._hold():
+                entered.set()
+                release.wait(5)
+
+        with ex._hold():
+            thread = threading.Thread(target=other)
+            thread.start()
+            assert entered.wait(5)
+        release.set()  # this thread left its hold first, the other thread second
+        thread.join(5)
+        ex.controls["eta"].value = 0.05
+        assert ex.run.settings.rule_params["eta"] == pytest.approx(0.05)
     finally:
         ex.close()

@@ -36,7 +36,7 @@ __all__ = ["Exercise", "CheckResult", "register", "check", "hint", "solution", "
 #: The kinds of exercise.
 KINDS = ("number", "choice", "code", "plot", "explain")
 
-#: id -> Exercise, filled by the per-notebook modules imported at the bottom.
+#: id -> Exercise, filled from the per-notebook files n00.toml … n08.toml when the package is imported.
 EXERCISES: dict[str, Exercise] = {}
 
 

@@ -113,8 +113,12 @@ class LogSlider(traitlets.HasTraits):
     @traitlets.validate("value")
     def _check(self, proposal):
         value = float(proposal["value"])
+        name = self.description or "value"
         if not (math.isfinite(value) and value > 0):
-            raise traitlets.TraitError(f"a step size must be a positive finite number, got {value!r}")
+            raise ValueError(f"{name} must be a positive finite number, got {value!r}")
+        lo, hi = self.base**self.min, self.base**self.max
+        if not lo * (1 - 1e-9) <= value <= hi * (1 + 1e-9):  # (round-off at the ends is clamped)
+            raise ValueError(f"{name} = {value:g} is outside the slider's range [{lo:.4g}, {hi:.4g}]")
         return self._clamp(value)
 
     @traitlets.observe("value")

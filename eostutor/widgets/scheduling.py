@@ -39,19 +39,8 @@ class LatestWins:
 
     def submit(self, job: Callable[[Callable[[], bool]], None], background: bool) -> threading.Thread | None:
         """Run ``job(is_stale)`` as the newest request; return the thread if in the background."""
-        with self._lock:
-            self._generation += 1
-            gen = self._generation
-            prev = self._thread
-
         def is_stale() -> bool:
             return self._generation != gen
-
-        if not background:
-            if prev is not None:
-                prev.join()
-            job(is_stale)
-            return None
 
         def target():
             if prev is not None:
@@ -59,9 +48,18 @@ class LatestWins:
             if not is_stale():
                 job(is_stale)
 
-        thread = threading.Thread(target=target, name=f"eostutor-run-{gen}", daemon=True)
-        with self._lock:
-            self._thread = thread
+        with self._lock:  # one step: two submits from two threads each see the other's thread
+            self._generation += 1
+            gen = self._generation
+            prev = self._thread
+            if background:
+                thread = threading.Thread(target=target, name=f"eostutor-run-{gen}", daemon=True)
+                self._thread = thread
+        if not background:
+            if prev is not None:
+                prev.join()
+            job(is_stale)
+            return None
         thread.start()
         return thread
 

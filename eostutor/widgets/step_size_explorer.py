@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import html
 import math
+import threading
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -149,7 +150,8 @@ class StepSizeExplorer(LiveWidget):
         self._w0: tuple[float, ...] | None = None
         self._kind = None
         self._panels_problem = None
-        self._holding = False
+        self._holding = 0  # open _hold blocks
+        self._hold_lock = threading.Lock()
         self._observe("problem", self._on_problem)
         for name in ("rule", "eta", "num_steps", "seed", "momentum", "nesterov"):
             self._observe(name, self.update)
@@ -409,12 +411,16 @@ class StepSizeExplorer(LiveWidget):
 
     @contextmanager
     def _hold(self):
-        """Change several controls without a run per change."""
-        held, self._holding = self._holding, True
+        """Change several controls without a run per change (nests; a count, so holds that overlap from two
+        threads cannot leave it set).
+        """
+        with self._hold_lock:
+            self._holding += 1
         try:
             yield
         finally:
-            self._holding = held
+            with self._hold_lock:
+                self._holding -= 1
 
     def update(self, browser: bool = False) -> None:
         """Re-run with the current control values (called by every control).
@@ -462,10 +468,10 @@ class StepSizeExplorer(LiveWidget):
         if streaming and job.superseded(run):
             return
         self.run = run
-        with self._hold():
-            k = self.controls["k"]
-            k.max = self.controls["play"].max = max(1, len(run.loss) - 1)
-            self.controls["play"].step = max(1, (len(run.loss) - 1) // 200)
+        # (No _hold here: this may be the background thread, and the hold is the kernel thread's. Neither the
+        # step slider nor play runs update: their observer is _on_cursor.)
+        self.controls["k"].max = self.controls["play"].max = max(1, len(run.loss) - 1)
+        self.controls["play"].step = max(1, (len(run.loss) - 1) // 200)
         self._draw(run, settings)
         self.last_update_seconds = time.perf_counter() - start
         if job.stale():
