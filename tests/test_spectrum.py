@@ -214,6 +214,9 @@ def test_subspace_keeps_an_orthonormal_basis_its_products_and_the_projected_matr
     np.testing.assert_allclose(W, products, atol=1e-5, rtol=1e-5)  # float32 products
     np.testing.assert_allclose(sub.T, V.T @ W, atol=1e-10)
     assert sub.extend(np.zeros((problem.dim, 0))) == 0
+    # A vector already in the span leaves round-off: it is replaced by a random direction orthogonal to all.
+    assert sub.extend(sub.Vt[:2].T @ np.ones((2, 1))) == 1
+    np.testing.assert_allclose(sub.Vt @ sub.Vt.T, np.eye(41), atol=1e-12, rtol=0)
 
 
 def test_clustered_top_eigenvalues_power_is_much_slower():

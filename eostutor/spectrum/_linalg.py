@@ -91,17 +91,27 @@ def orthonormalize(block: np.ndarray, basis_rows: np.ndarray, gen: torch.Generat
         The orthonormal columns (dim, p'), p' ≤ p.
     """
     dim, p = block.shape
-    x = np.array(block, dtype=np.float64)
     m = basis_rows.shape[0]
+    if p == 1:  # the common case (one new direction, every Lanczos step): vector arithmetic, no loop
+        v = np.array(block[:, 0], dtype=np.float64)
+        before = float(v @ v)
+        if m:
+            v -= (basis_rows @ v) @ basis_rows
+            after = float(v @ v)
+            if after < 0.49 * before:  # the norm fell below 0.7 of what it was: a second pass
+                v -= (basis_rows @ v) @ basis_rows
+                after = float(v @ v)
+        else:
+            after = before
+        nrm = float(np.sqrt(after))
+        if nrm > threshold:
+            return (v / nrm)[:, None]
+    x = np.array(block, dtype=np.float64)
     if m:
         before = np.linalg.norm(x, axis=0)
         x -= basis_rows.T @ (basis_rows @ x)
         if (np.linalg.norm(x, axis=0) < 0.7 * before).any():
             x -= basis_rows.T @ (basis_rows @ x)
-    if p == 1:  # the common case (one new direction), without the loop below
-        nrm = float(np.linalg.norm(x))
-        if nrm > threshold:
-            return x / nrm
     out = []
     for i in range(p):
         xi = x[:, i]

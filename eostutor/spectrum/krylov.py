@@ -159,6 +159,11 @@ def solve(op: HessianOperator, start: np.ndarray, k: int, which: str, tol: float
     before = op.num_hvps
     sub.extend(np.asarray(start)[:, : max(1, min(max_hvps, start.shape[1]))])
     while True:
+        if block_size == 1 and sub.m < min(min_dim, dim) - 1 and op.num_hvps - before < max_hvps:
+            # Nothing can be certified yet: grow by H times the last vector (plain Lanczos; the top Ritz
+            # residual lies in the same Krylov space) without computing Ritz pairs and residuals.
+            if sub.extend(sub.Wt[-1:].T) > 0:
+                continue  # (an invariant subspace adds nothing: fall through to Rayleigh–Ritz)
         theta, s = sub.ritz()
         idx = wanted(theta, k, which)
         r = sub.residuals(theta[idx], s[:, idx])
@@ -203,8 +208,11 @@ def lanczos(operator, k: int = 1, *, which: str = "largest", tol: float = 1e-3, 
     The arithmetic is float64 whatever the operator's dtype (products are cast). After every product the
     Ritz values of the projected matrix T = VᵀHV are computed (a tiny ``eigh``) and the iteration stops as
     soon as every wanted Ritz pair (θ, y) has ‖H y − θ y‖ ≤ tol·|θ|, computed exactly from the stored
-    products H V (no extra product). Started from a good guess ``v0`` (e.g. eigenvectors from the
-    previous training step) the first few products already nearly certify it.
+    products H V (no extra product). (A cold single-vector start skips that work while its basis is
+    shorter than :data:`COLD_MIN_DIM`, where nothing may be certified yet: it grows by H times its last
+    vector, plain Lanczos, which spans the same space as the top Ritz residual.) Started from a good guess
+    ``v0`` (e.g. eigenvectors from the previous training step) the first few products already nearly
+    certify it.
 
     For k > 1 it starts from a block of p = ``block_size`` vectors and adds up to p residuals at a time.
 
