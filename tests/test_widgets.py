@@ -594,8 +594,15 @@ def test_preconditioned_rules_are_left_to_the_optimizer_explorer():
 def test_a_start_value_outside_a_sliders_range_is_refused():
     with pytest.raises(ValueError, match="outside the slider's range"):
         BifurcationExplorer(etas=np.linspace(0.1, 0.6, 4), num_steps=40, keep_last=5, eta=5.0, background=False)
-    with pytest.raises(ValueError, match="outside the slider's range"):
-        FlatlandLab(num_steps=10, problem=_tiny_net("relu"), eta=(500.0, 1.0), background=False)
+    lab = FlatlandLab(num_steps=10, problem=_tiny_net("relu"), eta=(500.0, 1.0), background=False)
+    try:  # the lab widens an η slider to a given η, like the explorer, and to a rule's default
+        assert lab.value("eta_a") == 500.0 and lab.controls["eta_b"].max == pytest.approx(2.0)
+        lab.controls["rule_b"].value = "adgd"  # AdGD's first step is 1e-6
+        assert lab.value("eta_b") == pytest.approx(1e-6) and lab.runs[1].eta[0] == pytest.approx(1e-6)
+        lab.controls["rule_b"].value = "nls"
+        assert lab.value("eta_b") == 1.0 and 10 ** lab.controls["eta_b"].min == pytest.approx(1e-2)
+    finally:
+        lab.close()
     ex = StepSizeExplorer("quadratic", eta=5.0)  # the explorer widens its range to a given η instead
     try:
         assert ex.settings.eta == 5.0 and ex.run.diverged

@@ -72,10 +72,10 @@ class FlatlandLab(LiveWidget):
         etas = [self._default_eta(r) if e is None else check_positive("eta", float(e)) for r, e in zip(rules, etas)]
         self.controls = {
             "rule_a": w.Dropdown(options=options, value=rules[0], description="first"),
-            "eta_a": log_slider(etas[0], 1e-2, 1e2, width="300px"),
+            "eta_a": log_slider(etas[0], *self._eta_range(etas[0]), width="300px"),
             "eta_a_text": typed_box(etas[0]),
             "rule_b": w.Dropdown(options=options, value=rules[1], description="second"),
-            "eta_b": log_slider(etas[1], 1e-2, 1e2, width="300px"),
+            "eta_b": log_slider(etas[1], *self._eta_range(etas[1]), width="300px"),
             "eta_b_text": typed_box(etas[1]),
             "num_steps": w.IntSlider(value=num_steps, min=10, max=3000, step=10, description="steps",
                                      continuous_update=False),
@@ -124,6 +124,14 @@ class FlatlandLab(LiveWidget):
         a, b = self.controls["rule_a"].value, self.controls["rule_b"].value
         return f"FlatlandLab({a!r} vs {b!r} on {self.problem!r})"
 
+    #: The η sliders span these (for constant GD, the line searches' first step, NLS-ub's cap, GD-warmup's
+    #: peak); a given or default η outside widens them (AdGD starts at 1e-6).
+    ETA_RANGE = (1e-2, 1e2)
+
+    def _eta_range(self, eta: float) -> tuple[float, float]:
+        lo, hi = self.ETA_RANGE
+        return (min(lo, eta / 3), max(hi, eta * 3))
+
     def _default_eta(self, rule: str) -> float:
         default = stepsizes.RULES[rule].default_eta(self.problem.num_classes)
         return self.CONSTANT_ETA if default is None else default
@@ -137,7 +145,9 @@ class FlatlandLab(LiveWidget):
     def _on_rule(self, side: str) -> None:
         self._holding = True
         try:
-            self.controls[f"eta_{side}"].value = self._default_eta(self.controls[f"rule_{side}"].value)
+            eta = self._default_eta(self.controls[f"rule_{side}"].value)
+            self.controls[f"eta_{side}"].set_range(*self._eta_range(eta))
+            self.controls[f"eta_{side}"].value = eta
         finally:
             self._holding = False
         self.update()
