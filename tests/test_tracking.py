@@ -68,15 +68,33 @@ def test_long_edge_of_stability_run_matches_cold_solves():
     assert np.nanmean(deep.sharpness_hvps[1:]) <= 4.5  # warm starts from two steps back: a few products
 
 
-@pytest.mark.slow
-def test_cold_starts_deep_in_the_edge_of_stability_find_the_largest_eigenvalue():
-    """At GD step 1000 of the reference run the top two eigenvalues are 3% apart; without a minimum basis
-    4 of 200 random starts certified the second one at tol 1e-3 (3.2% low). Every start must find λ₁."""
+@pytest.fixture(scope="module")
+def deep_point():
+    """GD step 1000 of the reference run (η = 2): the Hessian there and its λ_max from a tight solve."""
     problem = eos.experiments.reference_problem()
     run = eos.train(problem, 2.0, 1001, record_params=True, evaluate_every=10_000)
     op = HessianOperator(problem, problem.check_params(run.params[1000]))
-    reference = lanczos(op, tol=1e-9, max_hvps=600).value
+    return problem, op, lanczos(op, tol=1e-9, max_hvps=600).value
+
+
+@pytest.mark.slow
+def test_cold_starts_deep_in_the_edge_of_stability_find_the_largest_eigenvalue(deep_point):
+    """At GD step 1000 of the reference run the top two eigenvalues are 3% apart; without a minimum basis
+    4 of 200 random starts certified the second one at tol 1e-3 (3.2% low). Every start must find λ₁."""
+    _, op, reference = deep_point
     values = np.array([lanczos(op, tol=1e-3, seed=seed, max_hvps=200).value for seed in range(200)])
     errors = np.abs(values - reference) / reference
     missed = int((errors > 1e-3).sum())
     assert errors.max() <= 1e-3, f"{missed} of 200 cold starts missed λ_max (max error {errors.max():.1e})"
+
+
+@pytest.mark.slow
+def test_the_trackers_first_measurement_is_a_cold_start_like_any_other(deep_point):
+    """A run started deep in the Edge of Stability (``train(..., w0=...)``): the tracker's first, random
+    start must not certify λ₂ either."""
+    problem, op, reference = deep_point
+    values = np.array([SharpnessTracker(problem, tol=1e-3, seed=seed).measure(op, step=0).value
+                       for seed in range(200)])
+    errors = np.abs(values - reference) / reference
+    missed = int((errors > 1e-3).sum())
+    assert errors.max() <= 1e-3, f"{missed} of 200 first measurements missed λ_max (max error {errors.max():.1e})"

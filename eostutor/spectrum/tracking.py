@@ -15,7 +15,8 @@ the top eigenvector extrapolated linearly from four steps back.
 
 What is certified, precisely: every reported value θ has a relative residual ‖Hy − θy‖ ≤ tol·θ, so an
 eigenvalue of H lies within tol·θ of it. That it is the *largest* is by design, not proved: the first
-measurement starts from a random vector (which has a component along every eigenvector), and each later
+measurement starts from a random vector (which has a component along every eigenvector) and, like every
+cold start, builds :data:`~eostutor.spectrum.krylov.COLD_MIN_DIM` vectors before it certifies; each later
 one contains the previous top k + 2 eigenvectors, so a new top eigenvalue is found as long as it was
 among the top k + 2 at the previous measurement. The tests check it on a constructed crossing and against
 cold solves over 2,000 steps of Edge-of-Stability training.
@@ -30,7 +31,7 @@ import torch
 
 from eostutor.curvature import HessianOperator
 from eostutor.spectrum._linalg import start_block
-from eostutor.spectrum.krylov import _default_block_size, solve
+from eostutor.spectrum.krylov import COLD_MIN_DIM, _default_block_size, solve
 from eostutor.spectrum.results import SpectrumResult
 from eostutor.spectrum.solve import resolve_method, top_eigenvalues
 
@@ -100,9 +101,14 @@ class SharpnessTracker:
             self._history.append((step, res.eigenvectors[:, : self.top_k].cpu().numpy()))
             return res
         gen = torch.Generator().manual_seed(seed)
-        block = start_block(start, op.dim, gen, columns=_default_block_size(self.top_k, op.dim))
-        res, vectors = solve(op, block, self.top_k, "largest", self.tol, self.max_hvps, gen,
-                             block_size=_default_block_size(self.top_k, op.dim), keep=self.width)
+        cold = start is None
+        if cold:  # the first measurement: a random start, with the cold-start floor of lanczos()
+            start = start_block(None, op.dim, gen, columns=_default_block_size(self.top_k, op.dim))
+        # (a warm start goes to the solver as it is: its first step orthonormalizes the block, replacing a
+        # dependent column by a random direction)
+        res, vectors = solve(op, start, self.top_k, "largest", self.tol, self.max_hvps, gen,
+                             block_size=_default_block_size(self.top_k, op.dim), keep=self.width,
+                             min_dim=COLD_MIN_DIM if cold else 0)
         self._history.append((step, vectors))
         return res
 
