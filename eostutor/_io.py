@@ -207,25 +207,38 @@ def atomic_files(folder) -> Iterator[Path]:
 
 
 def _move_all(items: list[Path], folder: Path, staging: Path) -> None:
-    """Move ``items`` into ``folder``, all or none: a file they replace is first set aside in ``staging``,
-    and if any move fails, the new files go and the set-aside ones come back.
+    """Move the files ``items`` into ``folder``, all or none.
+
+    A file they replace gets a second name (a hard link) in ``staging`` first, so that ``os.replace`` can
+    swap the new one in without a moment where the name is missing; if any move fails, the new files go and
+    the old ones come back. Checked before anything moves: every item is a file and no target is a folder.
     """
-    moved: list[Path] = []
-    aside: list[tuple[Path, Path]] = []
+    for item in items:
+        target = folder / item.name
+        if item.is_dir() or (target.is_dir() and not target.is_symlink()):
+            raise IsADirectoryError(errno.EISDIR, "a folder cannot replace or be replaced by a file", str(target))
+    moved: list[tuple[Path, Path | None]] = []  # (target, its old file's second name, or None if it was new)
     try:
         for item in items:
             target = folder / item.name
-            if target.is_dir() and not target.is_symlink():
-                raise IsADirectoryError(errno.EISDIR, "a folder is in the way of a file", str(target))
+            backup = None
             if target.exists() or target.is_symlink():
                 backup = staging / f".old.{item.name}"
-                os.rename(target, backup)
-                aside.append((target, backup))
-            os.rename(item, target)
-            moved.append(target)
+                try:
+                    os.link(target, backup, follow_symlinks=False)
+                except OSError:  # no hard links on this file system: set it aside (missing for a moment)
+                    os.rename(target, backup)
+            os.replace(item, target)
+            moved.append((target, backup))
     except BaseException:
-        for target in moved:
-            target.unlink(missing_ok=True)
-        for target, backup in aside:
-            os.rename(backup, target)
+        for target, backup in reversed(moved):
+            if backup is None:
+                target.unlink(missing_ok=True)
+            else:
+                os.replace(backup, target)
+        # (an item that failed after its old file was set aside by rename: put that back too)
+        for item in items:
+            backup, target = staging / f".old.{item.name}", folder / item.name
+            if backup.exists() and not target.exists():
+                os.replace(backup, target)
         raise

@@ -279,6 +279,31 @@ def test_atomic_files_moves_all_files_or_none(tmp_path):
     assert (tmp_path / "keep.txt").read_text() == "mine"
 
 
+def test_atomic_files_rolls_back_a_move_that_fails_half_way_and_never_hides_a_file(tmp_path, monkeypatch):
+    from eostutor import _io
+
+    for name in ("a.txt", "b.txt"):
+        (tmp_path / name).write_text(f"old {name}")
+    real_replace, seen = os.replace, []
+
+    def replace(src, dst):
+        dst = Path(dst)
+        if dst.parent == tmp_path and not dst.name.startswith("."):
+            seen.append((dst.name, dst.exists()))  # an old file must still be there when the new one comes
+            if dst.name == "b.txt" and Path(src).parent != tmp_path and "new" in Path(src).read_text():
+                raise OSError(28, "No space left on device")
+        return real_replace(src, dst)
+
+    monkeypatch.setattr(_io.os, "replace", replace)
+    with pytest.raises(OSError, match="No space"):
+        with _io.atomic_files(tmp_path) as tmp:
+            (tmp / "a.txt").write_text("new a")
+            (tmp / "b.txt").write_text("new b")
+    assert seen[:2] == [("a.txt", True), ("b.txt", True)]
+    assert [(tmp_path / n).read_text() for n in ("a.txt", "b.txt")] == ["old a.txt", "old b.txt"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.txt", "b.txt"]
+
+
 def test_cli_run_with_a_folder_in_the_way_leaves_the_earlier_picture(tmp_path, capsys):
     from eostutor.cli import main
 

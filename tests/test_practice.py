@@ -485,6 +485,11 @@ def test_optimizer_explorer_controls_drive_the_runs():
         ex.close()
     with pytest.raises(ValueError, match=r"batch_size must be one of \[None, 8, 16, 32\]"):
         eos.widgets.OptimizerExplorer("gd", batch_size=7, problem=small_net(), background=False)
+    ex = eos.widgets.OptimizerExplorer("adam", eta=1.0, num_steps=10, problem=small_net(), background=False)
+    try:  # a given η outside Adam's slider range widens it (it used to be clamped to 0.1 silently)
+        assert ex.settings.eta == 1.0 and ex.run.settings.rule_params["eta"] == 1.0
+    finally:
+        ex.close()
 
 
 def test_optimizer_explorer_closes_every_model_it_made():

@@ -638,3 +638,37 @@ def test_holds_that_overlap_from_two_threads_leave_the_controls_live():
         assert ex.run.settings.rule_params["eta"] == pytest.approx(0.05)
     finally:
         ex.close()
+
+
+def test_latest_wins_never_joins_a_thread_that_has_not_started(monkeypatch):
+    """A submit from another thread while a new job's thread is still starting must wait for it, not fail."""
+    jobs = LatestWins()
+    real_start = threading.Thread.start
+
+    def slow_start(self):  # only the first job's thread is slow to start
+        if self.name == "eostutor-run-1":
+            time.sleep(0.2)
+        real_start(self)
+
+    monkeypatch.setattr(threading.Thread, "start", slow_start)
+    done, errors = [], []
+    first = threading.Thread(target=lambda: jobs.submit(lambda stale: done.append(1), background=True))
+    real_start(first)
+    time.sleep(0.05)  # the first submit is inside its (slow) start now
+    threading.excepthook, hook = (lambda args: errors.append(args.exc_value)), threading.excepthook
+    try:
+        jobs.submit(lambda stale: done.append(2), background=True)
+        assert jobs.wait(5)
+        first.join(5)
+    finally:
+        threading.excepthook = hook
+    assert errors == [] and done[-1] == 2
+
+
+def test_clicks_at_the_ends_of_the_bifurcation_diagram_are_clamped():
+    ex = BifurcationExplorer(etas=np.linspace(0.1, 2 / 3, 4), num_steps=40, keep_last=5, eta=0.3, background=False)
+    try:
+        ex._on_click(0.66666, 0)  # rounds to 0.667, just past the last η
+        assert ex.value("eta") == pytest.approx(2 / 3)
+    finally:
+        ex.close()

@@ -82,7 +82,9 @@ class BifurcationExplorer(LiveWidget):
         traj = self.panels["trajectory"]
         traj.set_limits(x=self.extent[:2], y=self.extent[2:])
         traj.image("landscape", landscape_png(self.problem, self.extent), self.extent)
-        self._on_click = self._guard(lambda x, _y: setattr(self.controls["eta"], "value", float(f"{x:.3g}")))
+        # A click is rounded to 3 digits, which can step just past an end of the diagram: clamp it back.
+        self._on_click = self._guard(lambda x, _y: setattr(self.controls["eta"], "value",
+                                                           self.controls["eta"]._clamp(float(f"{x:.3g}"))))
         self._observe("eta", self.select)
         self._observe("eta_text", lambda browser=False: self._typed("eta_text", "eta"))
         self._observe("quantity", lambda browser=False: self._draw_diagram())

@@ -66,10 +66,11 @@ class OptimizerExplorer(LiveWidget):
         if batch_size not in allowed or isinstance(batch_size, bool):
             raise ValueError(f"batch_size must be one of {allowed} (None: full batch), got {batch_size!r}")
         lo, hi = OPTIMIZERS[optimizer][2]
+        lo, hi = min(lo, eta / 3), max(hi, eta * 3)  # a given η outside the optimizer's range widens it
         self.controls = {
             "optimizer": w.Dropdown(options=[(label, key) for key, (label, _, _) in OPTIMIZERS.items()],
                                     value=optimizer, description="optimizer", layout=w.Layout(width="220px")),
-            "eta": log_slider(min(max(eta, lo), hi), lo, hi, width="330px"),
+            "eta": log_slider(eta, lo, hi, width="330px"),
             "eta_text": typed_box(eta),
             "batch_size": w.Dropdown(options=sizes, value=batch_size or 0, description="batch",
                                      layout=w.Layout(width="190px")),

@@ -52,20 +52,21 @@ class LatestWins:
             self._generation += 1
             gen = self._generation
             prev = self._thread
-            if background:
+            if background:  # started before it is published: a later submit or wait() can join it at once
                 thread = threading.Thread(target=target, name=f"eostutor-run-{gen}", daemon=True)
+                thread.start()
                 self._thread = thread
         if not background:
             if prev is not None:
                 prev.join()
             job(is_stale)
             return None
-        thread.start()
         return thread
 
     def wait(self, timeout: float | None = None) -> bool:
         """Wait for the newest background job; True if nothing is running any more."""
-        t = self._thread
+        with self._lock:
+            t = self._thread
         if t is None:
             return True
         t.join(timeout)
