@@ -111,7 +111,9 @@ def expect(value: float, low: float, high: float, what: str, digits: int = 3) ->
     running the course under the test suite catches a regression in the science, and a learner sees the
     number rounded next to the range the theory predicts. A learner who changed a parameter to explore
     (η = 4 where the lesson used 2) gets a warning that says so, not an error. It returns nothing, so a
-    notebook cell that ends with it shows only the printed line, not the value again.
+    notebook cell that ends with it shows only the printed line, not the value again. In a notebook, while
+    the latest :func:`predict` question is not locked in, the line waits for the lock like the result
+    itself (after "Run All" it would otherwise give the answer away).
 
     Args:
         value: The measured number.
@@ -137,13 +139,40 @@ def expect(value: float, low: float, high: float, what: str, digits: int = 3) ->
     text = f"{what} = {value:.{digits}g}   (expected between {low:g} and {high:g})"
     _record_fact(what, value, low, high, ok)
     if ok:
-        print("✔ " + text)
+        _show("✔ " + text)
     elif in_test_suite():
         raise AssertionError("✘ " + text + ": this contradicts the lesson; the library or the notebook changed")
     else:
-        print("⚠ " + text + ".\n  Outside the range the lesson expects. If you changed a parameter to explore, "
+        _show("⚠ " + text + ".\n  Outside the range the lesson expects. If you changed a parameter to explore, "
               "that is expected:\n  the range holds for the notebook's own settings. If you changed nothing, "
               "please report it.")
+
+
+def _show(line: str) -> None:
+    """Print a checked result; in a notebook, hold it back while the latest prediction is not locked in
+    (a number printed under a question would give its answer away after "Run All").
+    """
+    pending = _latest_prediction
+    if pending is not None and pending.value is None and _in_kernel():
+        from IPython.display import display
+
+        display(pending.hold(line))
+    else:
+        print(line)
+
+
+def _in_kernel() -> bool:
+    """Whether this runs in a Jupyter kernel (where widgets are shown), not in a script or a test."""
+    try:
+        from IPython import get_ipython
+    except ImportError:  # pragma: no cover - IPython is a dependency
+        return False
+    shell = get_ipython()
+    return shell is not None and getattr(shell, "kernel", None) is not None
+
+
+#: The prediction made last (:func:`expect` holds its line back while it is not locked in).
+_latest_prediction: Prediction | None = None
 
 
 def _record_fact(what: str, value: float, low: float, high: float, ok: bool) -> None:
@@ -199,8 +228,11 @@ class Prediction:
                               w.HBox([self.lock, self.note])],
                              layout=w.Layout(border="1px solid #d0d7de", padding="6px", max_width="900px"))
         self.lock.on_click(lambda _b: self.submit(self.input.value))
+        self._held: list = []  # (output area, line) of checked results waiting for the lock
         if in_test_suite() and default is not None:
             self.submit(default)
+        global _latest_prediction
+        _latest_prediction = self
 
     def submit(self, value) -> None:
         """Lock in ``value`` (what the button does) and show every waiting result."""
@@ -217,6 +249,9 @@ class Prediction:
         self.note.value = f"locked in: {html.escape(shown)}"
         for out, objects, note in self._reveals:
             self._fill(out, objects, note)
+        for out, line in self._held:
+            out.outputs = ()
+            out.append_stdout(line + "\n")
 
     def verdict(self) -> str:
         """How the prediction compares with the answer (empty before one is locked in)."""
@@ -246,6 +281,23 @@ class Prediction:
 
             out.append_display_data(HTML('<span style="color:#555">🔒 Lock in your prediction above to see the '
                                          "result.</span>"))
+        return out
+
+    def hold(self, line: str):
+        """An output area that shows ``line`` (a checked result, as :func:`expect` prints it) once a
+        prediction is locked in, and until then says where it will appear.
+        """
+        import ipywidgets as w
+
+        out = w.Output()
+        self._held.append((out, line))
+        if self.value is not None:
+            out.append_stdout(line + "\n")
+        else:
+            from IPython.display import HTML
+
+            out.append_display_data(HTML('<span style="color:#555">🔒 a checked result appears here once you '
+                                         "lock in your prediction above.</span>"))
         return out
 
     def _fill(self, out, objects, note: str) -> None:

@@ -73,3 +73,29 @@ def test_the_test_command_runs_the_notebooks_as_the_suite():
     nbval = [line for line in makefile.splitlines() if "--nbval" in line]
     assert nbval and all(f"{course.SUITE_ENV}=1" in line for line in nbval), (
         "make test must run the notebooks with EOSTUTOR_SUITE=1, or a broken lesson only prints a warning")
+
+
+def test_expect_waits_for_an_open_prediction_in_a_notebook(monkeypatch, capsys):
+    """After "Run All" a checked number under an unanswered question would give the answer away."""
+    import IPython.display
+
+    monkeypatch.delenv(course.SUITE_ENV, raising=False)
+    monkeypatch.setattr(course, "_in_kernel", lambda: True)
+    shown = []
+    monkeypatch.setattr(IPython.display, "display", lambda obj: shown.append(obj))
+    p = course.predict("Where does λ_max settle?", {"a": "at 2/η", "b": "far above"}, answer="a", default="a")
+    course.expect(1.01, 0.9, 1.1, "λ_max / (2/η)")
+    assert capsys.readouterr().out == "" and len(shown) == 1
+    assert "lock in your prediction" in _texts(shown[0]) and "1.01" not in _texts(shown[0])
+    p.input.value = "b"
+    p.lock.click()
+    assert "✔ λ_max / (2/η) = 1.01" in _texts(shown[0]) and "lock in" not in _texts(shown[0])
+    course.expect(1.02, 0.9, 1.1, "later")  # once locked in, a plain printed line again
+    assert "✔ later = 1.02" in capsys.readouterr().out and len(shown) == 1
+
+
+def test_expect_prints_outside_a_notebook_even_with_an_open_prediction(monkeypatch, capsys):
+    monkeypatch.delenv(course.SUITE_ENV, raising=False)
+    course.predict("?", {"a": "x", "b": "y"})
+    course.expect(1.0, 0.9, 1.1, "ratio")
+    assert "✔ ratio = 1" in capsys.readouterr().out
