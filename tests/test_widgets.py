@@ -555,7 +555,25 @@ def test_flatland_lab_init_scale_and_seed_survey():
         runs = lab.runs
         lab.survey(n=2, first_seed=7)  # from code: the controls follow, the pair on show is not re-run
         assert lab.controls["seed"].value == 7 and lab.controls["n_seeds"].value == 2 and lab.runs is runs
-        assert "seeds 7–8" in lab.survey_table.value
+        assert "seeds 7–8" in lab.survey_table.value and "earlier settings" not in lab.survey_table.value
+        lab.controls["rule_b"].value = "constant"  # new settings: the table stays, marked as the earlier ones'
+        assert lab.survey_table.value.count("earlier settings") == 1 and "seeds 7–8" in lab.survey_table.value
+        lab.controls["eta_b"].value = 1.0  # marked once, not again
+        assert lab.survey_table.value.count("earlier settings") == 1
+    finally:
+        lab.close()
+
+
+def test_flatland_lab_draws_the_floor_for_every_rule():
+    lab = FlatlandLab(("constant", "cdat"), num_steps=10, problem=_tiny_net("relu"), eta=(0.5, 2.0),
+                      sharpness_every=5, background=False)
+    try:
+        panel = lab.panels["sharpness"]
+        assert "2/K floor" in panel.figure.title and panel.marks["floor"].visible
+        assert _y(panel, "floor").tolist() == pytest.approx([2 / 3, 2 / 3])
+        assert lab.legends["sharpness"].value.count("2/K floor = 0.667") == 1
+        lab.controls["rule_a"].value = "nls"  # a line search draws its own floor too: one legend entry
+        assert lab.legends["sharpness"].value.count("2/K floor") == 1
     finally:
         lab.close()
 

@@ -12,7 +12,7 @@ from eostutor.record import Run
 from eostutor.widgets import curves
 from eostutor.widgets.base import PAGE_WIDTH, PANEL_HEIGHT, PANEL_WIDTH, Job, LiveWidget, log_slider, typed_box
 from eostutor.widgets.model import ComparisonModel, divergence_message
-from eostutor.widgets.panels import RUN_COLORS, _widgets, legend_html
+from eostutor.widgets.panels import OKABE_ITO, RUN_COLORS, _widgets, legend_html
 
 __all__ = ["FlatlandLab"]
 
@@ -94,6 +94,10 @@ class FlatlandLab(LiveWidget):
         self.runs: list[Run | None] = [None, None]
         self._holding = False
         self.panels = {name: curves.make_panel(name, PANEL_WIDTH, PANEL_HEIGHT) for name in self.PANELS}
+        # Two runs share each panel, so their own 2/η references are left out; what the lab is about, the 2/K
+        # floor, is drawn for every rule.
+        self.panels["sharpness"].set_title("Sharpness λ_max and the 2/K floor")
+        self._survey_key = None  # the settings the survey table was made with
         self.legends = {name: w.HTML(layout=w.Layout(width=f"{PANEL_WIDTH}px", min_height="22px"))
                         for name in self.PANELS}
         self.runs_legend = w.HTML()
@@ -169,6 +173,10 @@ class FlatlandLab(LiveWidget):
         seed = int(self.controls["seed"].value)
         for name, eta in specs:  # bad settings: rejected before any work
             self.model.rule(name, eta)
+        if self._survey_key is not None and self._survey_key != self._settings_key():
+            self._survey_key = None  # the table stays, marked as made with the earlier settings
+            self.survey_table.value = ('<div style="opacity:0.55" title="rules, η, steps, seed or init scale '
+                                       'changed since">earlier settings: ' + self.survey_table.value + "</div>")
         self.submit(lambda job: self._job(job, specs, num_steps, seed), background=self.background)
 
     def _job(self, job: Job, specs, num_steps: int, seed: int) -> None:
@@ -216,6 +224,7 @@ class FlatlandLab(LiveWidget):
         seed, n = int(self.controls["seed"].value), int(self.controls["n_seeds"].value)
         num_steps, scale = int(self.controls["num_steps"].value), self.value("init_scale")
         seeds = list(range(seed, seed + n))
+        key = self._settings_key()
 
         def work(job: Job) -> None:
             def progress(done, total):
@@ -227,9 +236,14 @@ class FlatlandLab(LiveWidget):
                 return
             self.survey_result = result
             self.survey_table.value = _survey_html(result, seeds, num_steps)
+            self._survey_key = key
             self._say(f"{len(specs) * n} runs on seeds {seeds[0]}–{seeds[-1]} done", "ok")
 
         self.submit(work, background=self.background, message=f"training both rules on {n} seeds …")
+
+    def _settings_key(self) -> tuple:
+        return (tuple((self.controls[f"rule_{side}"].value, self._eta(side)) for side in ("a", "b")),
+                int(self.controls["num_steps"].value), int(self.controls["seed"].value), self.value("init_scale"))
 
     def _draw_column(self, col: int, run: Run, force: bool) -> None:
         """Draw run ``col`` (0 or 1) with the other one (if finished) into every panel."""
@@ -244,6 +258,12 @@ class FlatlandLab(LiveWidget):
                     for r, i in sorted(runs, key=lambda item: item[1]):
                         values += curves.DRAW[name](panel, r, f"run{i}", RUN_COLORS[i], main=i == 0,
                                                     legend=legend if i == 0 else None, thresholds=False)
+                    if name == "sharpness" and self.problem.num_classes:
+                        floor = 2.0 / self.problem.num_classes
+                        panel.hline("floor", floor, (0.0, n), color=OKABE_ITO["reddish_purple"], style=":", width=1.8)
+                        values.append([floor])
+                        legend = [e for e in legend if not e[0].startswith("2/K floor")]
+                        legend.append((f"2/K floor = {floor:.3g}", OKABE_ITO["reddish_purple"], ":"))
                     if panel.xlim != (0.0, n):
                         panel.set_limits(x=(0.0, n))
                     panel.fit_y(values)
