@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import http.cookiejar
 import json
-import os
 import re
 import shutil
 import time
@@ -31,7 +30,7 @@ from pathlib import Path
 from urllib.parse import quote, urlsplit
 
 import pytest
-from _browser import CHROMIUM, CHROMIUM_ARGS, ERROR_TEXT, PageWatch, server_tracebacks, skip_or_fail
+from _browser import CHROMIUM, CHROMIUM_ARGS, ERROR_TEXT, PageWatch, require_playwright, server_tracebacks
 from _jupyter_server import JupyterLabServer
 from test_browser import _distinct_colours
 
@@ -59,12 +58,7 @@ class BinderLikeServer(JupyterLabServer):
 
 @pytest.fixture(scope="module")
 def browser():
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError as exc:
-        skip_or_fail(f"the playwright package is not installed ({exc}); pip install playwright")
-    if not (os.path.isfile(CHROMIUM) and os.access(CHROMIUM, os.X_OK)):
-        skip_or_fail(f"Chromium not found at {CHROMIUM} (apt-get install chromium)")
+    sync_playwright = require_playwright()
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
         try:

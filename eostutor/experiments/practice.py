@@ -76,6 +76,13 @@ def _edge_summary(run: Run) -> dict:
     return out
 
 
+
+def _seeds(seeds, fast: bool) -> list[int]:
+    """The checked seeds (default :data:`PRACTICE_SEEDS`, (0,) when fast), seed 0 (the featured run) first."""
+    seeds = [check_int("seed", s, minimum=0) for s in (seeds if seeds is not None else
+                                                      ((0,) if fast else PRACTICE_SEEDS))]
+    return [0] + sorted(set(seeds) - {0})
+
 def adam(*, fast: bool = False, eta: float | None = None, beta1s=(0.9, 0.0), num_steps: int | None = None,
          seeds=None, sharpness_every: int | None = None, dtype: torch.dtype = torch.float32,
          progress: bool = False) -> Experiment:
@@ -114,9 +121,7 @@ def adam(*, fast: bool = False, eta: float | None = None, beta1s=(0.9, 0.0), num
     num_steps = check_int("num_steps", num_steps if num_steps is not None else (600 if fast else 3000), minimum=3)
     every = check_int("sharpness_every", sharpness_every if sharpness_every is not None else (20 if fast else 50),
                       minimum=1)
-    seeds = [check_int("seed", s, minimum=0) for s in (seeds if seeds is not None else ((0,) if fast else
-                                                                                         PRACTICE_SEEDS))]
-    seeds = [0] + sorted(set(seeds) - {0})
+    seeds = _seeds(seeds, fast)
     problem = reference_problem(dtype=dtype)
     runs, summary, ratios = {}, {}, {}
     for b1 in beta1s:
@@ -185,9 +190,7 @@ def sgd(*, fast: bool = False, eta: float = 3.0, batch_sizes=SGD_BATCH_SIZES, nu
     num_steps = check_int("num_steps", num_steps if num_steps is not None else (1000 if fast else 3000), minimum=3)
     every = check_int("sharpness_every", sharpness_every if sharpness_every is not None else (50 if fast else 100),
                       minimum=1)
-    seeds = [check_int("seed", s, minimum=0) for s in (seeds if seeds is not None else ((0,) if fast else
-                                                                                         PRACTICE_SEEDS))]
-    seeds = [0] + sorted(set(seeds) - {0})
+    seeds = _seeds(seeds, fast)
     problem = reference_problem(dtype=dtype)
     runs, summary, table = {}, {}, {}
     for s in seeds:
