@@ -76,12 +76,12 @@ def _edge_summary(run: Run) -> dict:
     return out
 
 
-
 def _seeds(seeds, fast: bool) -> list[int]:
     """The checked seeds (default :data:`PRACTICE_SEEDS`, (0,) when fast), seed 0 (the featured run) first."""
     seeds = [check_int("seed", s, minimum=0) for s in (seeds if seeds is not None else
                                                       ((0,) if fast else PRACTICE_SEEDS))]
     return [0] + sorted(set(seeds) - {0})
+
 
 def adam(*, fast: bool = False, eta: float | None = None, beta1s=(0.9, 0.0), num_steps: int | None = None,
          seeds=None, sharpness_every: int | None = None, dtype: torch.dtype = torch.float32,
