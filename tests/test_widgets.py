@@ -569,10 +569,10 @@ def test_flatland_lab_draws_the_floor_for_every_rule():
                       sharpness_every=5, background=False)
     try:
         panel = lab.panels["sharpness"]
-        assert "2/K floor" in panel.figure.title and panel.marks["floor"].visible
-        assert _y(panel, "floor").tolist() == pytest.approx([2 / 3, 2 / 3])
+        assert "2/K floor" in panel.figure.title and panel.marks["run0:floor"].visible
+        assert _y(panel, "run0:floor").tolist() == pytest.approx([2 / 3, 2 / 3])
         assert lab.legends["sharpness"].value.count("2/K floor = 0.667") == 1
-        lab.controls["rule_a"].value = "nls"  # a line search draws its own floor too: one legend entry
+        lab.controls["rule_a"].value = "nls"  # a line search: still one floor and one legend entry
         assert lab.legends["sharpness"].value.count("2/K floor") == 1
     finally:
         lab.close()

@@ -83,12 +83,17 @@ def _constant_threshold(run: Run, factor: float) -> list[float]:
     return []
 
 
+def _has_floor(run: Run) -> bool:
+    """Whether the run's problem has a 2/K floor (a classifier's)."""
+    floor = run.settings.sharpness_floor
+    return isinstance(floor, (int, float)) and math.isfinite(floor) and floor > 0
+
+
 def _shows_floor(run: Run) -> bool:
     """The 2/K floor matters to the rules whose steps it bounds (line searches, the warm-up to 0.9 K)."""
-    floor = run.settings.sharpness_floor
     cls = stepsizes.RULES.get(run.settings.rule)
     relevant = cls is not None and (issubclass(cls, stepsizes.LineSearch) or cls.needs_num_classes)
-    return relevant and isinstance(floor, (int, float)) and math.isfinite(floor) and floor > 0
+    return relevant and _has_floor(run)
 
 
 def loss(panel: Panel, run: Run, key: str, color: str, *, main: bool = True, width: float = 1.8,
@@ -100,9 +105,10 @@ def loss(panel: Panel, run: Run, key: str, color: str, *, main: bool = True, wid
 
 
 def sharpness(panel: Panel, run: Run, key: str, color: str, *, main: bool = True, width: float = 1.8,
-              opacity: float = 1.0, legend=None, thresholds: bool = True) -> list:
+              opacity: float = 1.0, legend=None, thresholds: bool = True, floor: bool | None = None) -> list:
     """λ_max at the measured steps; for ``main`` the threshold 2/η (a line when η is constant, light dots of
-    2/η_k when it changes; not with ``thresholds=False``) and, for the rules it bounds, the 2/K floor.
+    2/η_k when it changes; not with ``thresholds=False``) and the 2/K floor: for the rules it bounds when
+    ``floor`` is None, for every rule of a classifier when it is True (FlatlandLab), never when False.
     """
     m = np.isfinite(run.sharpness)
     x, y = run.step[m], run.sharpness[m]
@@ -135,12 +141,12 @@ def sharpness(panel: Panel, run: Run, key: str, color: str, *, main: bool = True
             out.append([min(float(np.median(ty)), 3 * float(np.max(y)))])
         if legend is not None:
             legend.append((f"{symbol}_k (dots)", REF_COLOR, "-", "dot"))
-    if _shows_floor(run):
-        floor = float(run.settings.sharpness_floor)
-        panel.hline(f"{key}:floor", floor, (0, n), color=OKABE_ITO["reddish_purple"], style=":", width=1.8)
-        out.append([floor])
+    if _shows_floor(run) if floor is None else floor and _has_floor(run):
+        level = float(run.settings.sharpness_floor)
+        panel.hline(f"{key}:floor", level, (0, n), color=OKABE_ITO["reddish_purple"], style=":", width=1.8)
+        out.append([level])
         if legend is not None:
-            legend.append((f"2/K floor = {floor:.3g}", OKABE_ITO["reddish_purple"], ":"))
+            legend.append((f"2/K floor = {level:.3g}", OKABE_ITO["reddish_purple"], ":"))
     out.append([0.0])
     return out
 

@@ -12,7 +12,7 @@ from eostutor.record import Run
 from eostutor.widgets import curves
 from eostutor.widgets.base import PAGE_WIDTH, PANEL_HEIGHT, PANEL_WIDTH, Job, LiveWidget, log_slider, typed_box
 from eostutor.widgets.model import ComparisonModel, divergence_message
-from eostutor.widgets.panels import OKABE_ITO, RUN_COLORS, _widgets, legend_html
+from eostutor.widgets.panels import RUN_COLORS, _widgets, legend_html
 
 __all__ = ["FlatlandLab"]
 
@@ -256,14 +256,10 @@ class FlatlandLab(LiveWidget):
                 legend, values = [], []
                 with panel.frame():
                     for r, i in sorted(runs, key=lambda item: item[1]):
+                        # the 2/K floor for every rule, not only the ones it bounds: it is what the lab is about
+                        extra = {"floor": i == 0} if name == "sharpness" else {}
                         values += curves.DRAW[name](panel, r, f"run{i}", RUN_COLORS[i], main=i == 0,
-                                                    legend=legend if i == 0 else None, thresholds=False)
-                    if name == "sharpness" and self.problem.num_classes:
-                        floor = 2.0 / self.problem.num_classes
-                        panel.hline("floor", floor, (0.0, n), color=OKABE_ITO["reddish_purple"], style=":", width=1.8)
-                        values.append([floor])
-                        legend = [e for e in legend if not e[0].startswith("2/K floor")]
-                        legend.append((f"2/K floor = {floor:.3g}", OKABE_ITO["reddish_purple"], ":"))
+                                                    legend=legend if i == 0 else None, thresholds=False, **extra)
                     if panel.xlim != (0.0, n):
                         panel.set_limits(x=(0.0, n))
                     panel.fit_y(values)
