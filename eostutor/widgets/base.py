@@ -149,6 +149,16 @@ class LogSlider(traitlets.HasTraits):
             self.from_page = False
 
 
+def widened(lo: float, hi: float, value: float) -> tuple[float, float]:
+    """A slider range [lo, hi] widened to show ``value`` with room on both sides (a factor of 3), as the
+    widgets do for an η given by the user or a rule's default outside their usual range.
+
+    >>> widened(0.01, 100.0, 1.0), widened(0.01, 100.0, 1e-6)
+    ((0.01, 100.0), (3.333333333333333e-07, 100.0))
+    """
+    return (min(lo, value / 3), max(hi, value * 3))
+
+
 def log_slider(value: float, lo: float, hi: float, description: str = "η", *, readout: bool = False,
                **kwargs) -> LogSlider:
     """A :class:`LogSlider` (the arguments are its constructor's). It has no readout of its own: show the
@@ -234,10 +244,25 @@ class LiveWidget:
         self.jobs = LatestWins()
         self._draw_lock = threading.RLock()
         self._last_draw = 0.0
+        self._holding = 0  # open _hold blocks: update() does nothing while one is open
+        self._hold_lock = threading.Lock()
         self.last_update_seconds = math.nan
         #: Seconds spent in the last update: "model" (training), "draw" (updating the marks, sending the data).
         self.timings: dict[str, float] = {}
         self.widget = None  # set by subclasses
+
+    @contextlib.contextmanager
+    def _hold(self):
+        """Change several controls without a run per change (the subclasses' ``update`` returns while one is
+        open). Nests; a count under a lock, so holds that overlap from two threads cannot leave it set.
+        """
+        with self._hold_lock:
+            self._holding += 1
+        try:
+            yield
+        finally:
+            with self._hold_lock:
+                self._holding -= 1
 
     # -- the job template ----------------------------------------------------------------------------
     def submit(self, work: Callable[[Job], None], *, background: bool, message: str | None = None,

@@ -10,7 +10,7 @@ from eostutor.experiments import FLATLAND_SEED
 from eostutor.problems import Problem
 from eostutor.record import Run
 from eostutor.widgets import curves
-from eostutor.widgets.base import PAGE_WIDTH, PANEL_HEIGHT, PANEL_WIDTH, Job, LiveWidget, log_slider, typed_box
+from eostutor.widgets.base import PAGE_WIDTH, PANEL_HEIGHT, PANEL_WIDTH, Job, LiveWidget, log_slider, typed_box, widened
 from eostutor.widgets.model import ComparisonModel, divergence_message
 from eostutor.widgets.panels import RUN_COLORS, _widgets, legend_html
 
@@ -92,7 +92,6 @@ class FlatlandLab(LiveWidget):
         self.survey_result: dict | None = None
         self.survey_table = w.HTML()
         self.runs: list[Run | None] = [None, None]
-        self._holding = False
         self.panels = {name: curves.make_panel(name, PANEL_WIDTH, PANEL_HEIGHT) for name in self.PANELS}
         # Two runs share each panel, so their own 2/η references are left out; what the lab is about, the 2/K
         # floor, is drawn for every rule.
@@ -134,7 +133,7 @@ class FlatlandLab(LiveWidget):
 
     def _eta_range(self, eta: float) -> tuple[float, float]:
         lo, hi = self.ETA_RANGE
-        return (min(lo, eta / 3), max(hi, eta * 3))
+        return widened(lo, hi, eta)
 
     def _default_eta(self, rule: str) -> float:
         default = stepsizes.RULES[rule].default_eta(self.problem.num_classes)
@@ -147,13 +146,10 @@ class FlatlandLab(LiveWidget):
         return self.value(f"eta_{side}")
 
     def _on_rule(self, side: str) -> None:
-        self._holding = True
-        try:
+        with self._hold():
             eta = self._default_eta(self.controls[f"rule_{side}"].value)
             self.controls[f"eta_{side}"].set_range(*self._eta_range(eta))
             self.controls[f"eta_{side}"].value = eta
-        finally:
-            self._holding = False
         self.update()
 
     def update(self, browser: bool = False) -> None:
@@ -215,11 +211,8 @@ class FlatlandLab(LiveWidget):
         if n is not None:
             self.controls["n_seeds"].value = check_int("n", n, minimum=2, maximum=50)
         if first_seed is not None:
-            self._holding = True  # the seed control re-runs the pair otherwise
-            try:
+            with self._hold():  # the seed control re-runs the pair otherwise
                 self.controls["seed"].value = check_int("first_seed", first_seed, minimum=0, maximum=10_000)
-            finally:
-                self._holding = False
         specs = [(self.controls[f"rule_{side}"].value, self._eta(side)) for side in ("a", "b")]
         seed, n = int(self.controls["seed"].value), int(self.controls["n_seeds"].value)
         num_steps, scale = int(self.controls["num_steps"].value), self.value("init_scale")

@@ -9,7 +9,7 @@ import numpy as np
 from eostutor._validate import check_choice, check_int, check_positive
 from eostutor.problems import Problem
 from eostutor.record import Run
-from eostutor.widgets.base import PAGE_WIDTH, PANEL_HEIGHT, PANEL_WIDTH, Job, LiveWidget, log_slider, typed_box
+from eostutor.widgets.base import PAGE_WIDTH, PANEL_HEIGHT, PANEL_WIDTH, Job, LiveWidget, log_slider, typed_box, widened
 from eostutor.widgets.optimizer_model import OPTIMIZERS, OptimizerModel, OptimizerSettings
 from eostutor.widgets.panels import OKABE_ITO, REF_COLOR, RUN_COLORS, Panel, _widgets, legend_html
 
@@ -66,7 +66,7 @@ class OptimizerExplorer(LiveWidget):
         if batch_size not in allowed or isinstance(batch_size, bool):
             raise ValueError(f"batch_size must be one of {allowed} (None: full batch), got {batch_size!r}")
         lo, hi = OPTIMIZERS[optimizer][2]
-        lo, hi = min(lo, eta / 3), max(hi, eta * 3)  # a given η outside the optimizer's range widens it
+        lo, hi = widened(lo, hi, eta)  # a given η outside the optimizer's range widens it
         self.controls = {
             "optimizer": w.Dropdown(options=[(label, key) for key, (label, _, _) in OPTIMIZERS.items()],
                                     value=optimizer, description="optimizer", layout=w.Layout(width="220px")),
@@ -82,7 +82,6 @@ class OptimizerExplorer(LiveWidget):
             "seed": w.BoundedIntText(value=check_int("seed", seed, minimum=0), min=0, max=10_000,
                                      description="seed", layout=w.Layout(width="170px")),
         }
-        self._holding = False
         size = {"width": PANEL_WIDTH, "height": PANEL_HEIGHT}
         self.panels = {"loss": Panel("Training loss", "step k", "", ylog=True, **size),
                        "curvature": Panel("Curvature and its threshold", "step k", "", **size),
@@ -118,12 +117,9 @@ class OptimizerExplorer(LiveWidget):
         name = self.controls["optimizer"].value
         _, default, (lo, hi) = OPTIMIZERS[name]
         slider = self.controls["eta"]
-        self._holding = True
-        try:
+        with self._hold():
             slider.set_range(lo, hi)
             slider.value = default
-        finally:
-            self._holding = False
         self.update(browser=browser)
 
     def update(self, browser: bool = False) -> None:

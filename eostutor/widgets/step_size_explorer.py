@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import html
 import math
-import threading
 import time
-from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
@@ -16,7 +14,7 @@ from eostutor._validate import check_choice, check_positive
 from eostutor.problems import TINY_DIM, Problem
 from eostutor.record import Run
 from eostutor.widgets import curves
-from eostutor.widgets.base import PAGE_WIDTH, PANEL_HEIGHT, PANEL_WIDTH, Job, LiveWidget, log_slider, typed_box
+from eostutor.widgets.base import PAGE_WIDTH, PANEL_HEIGHT, PANEL_WIDTH, Job, LiveWidget, log_slider, typed_box, widened
 from eostutor.widgets.model import ExplorerModel, ExplorerSettings, divergence_message
 from eostutor.widgets.panels import OKABE_ITO, RUN_COLORS, Panel, _widgets, landscape_png, legend_html
 
@@ -98,7 +96,7 @@ class StepSizeExplorer(LiveWidget):
         preset = self.model.presets[problem]
         eta = preset.eta if eta is None else check_positive("eta", eta)
         lo, hi = preset.eta_range  # a given η outside the preset's range widens it
-        self._eta_ranges = {problem: (min(lo, eta / 3), max(hi, eta * 3))}
+        self._eta_ranges = {problem: widened(lo, hi, eta)}
         style = {"description_width": "60px"}
         self.controls = {
             "problem": w.Dropdown(options=list(self.model.presets), value=problem, description="problem",
@@ -150,8 +148,6 @@ class StepSizeExplorer(LiveWidget):
         self._w0: tuple[float, ...] | None = None
         self._kind = None
         self._panels_problem = None
-        self._holding = 0  # open _hold blocks
-        self._hold_lock = threading.Lock()
         self._observe("problem", self._on_problem)
         for name in ("rule", "eta", "num_steps", "seed", "momentum", "nesterov"):
             self._observe(name, self.update)
@@ -408,19 +404,6 @@ class StepSizeExplorer(LiveWidget):
                 self._build_panels(kind)  # toys: a new landscape too
             self._panels_problem = name
         self.update(browser=browser)
-
-    @contextmanager
-    def _hold(self):
-        """Change several controls without a run per change (nests; a count, so holds that overlap from two
-        threads cannot leave it set).
-        """
-        with self._hold_lock:
-            self._holding += 1
-        try:
-            yield
-        finally:
-            with self._hold_lock:
-                self._holding -= 1
 
     def update(self, browser: bool = False) -> None:
         """Re-run with the current control values (called by every control).
