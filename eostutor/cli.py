@@ -166,6 +166,7 @@ def _cmd_run(args) -> int:
     from eostutor import plots
     from eostutor._io import atomic_files
     from eostutor.datasets import make_dataset
+    from eostutor.experiments.base import stop_if_interrupted
     from eostutor.problems import PROBLEMS, make_problem
     from eostutor.stepsizes import make_rule
     from eostutor.training import train
@@ -189,8 +190,7 @@ def _cmd_run(args) -> int:
     rule = make_rule(args.rule, eta=eta, **rkw)
     run = train(problem, rule, args.steps, seed=args.seed, sharpness_every=args.sharpness_every,
                 momentum=args.momentum, nesterov=args.nesterov, progress=args.progress, batch_size=args.batch_size)
-    if run.interrupted:  # Ctrl-C during training: nothing is written
-        raise KeyboardInterrupt
+    stop_if_interrupted(run)  # Ctrl-C during training: nothing is written
     with atomic_files(out) as tmp:  # run.npz and dashboard.png replace earlier ones together, or not at all
         run.save(tmp / "run.npz")
         fig, _ = plots.dashboard([run])

@@ -29,19 +29,13 @@ from eostutor.record import Run
 from eostutor.widgets.panels import _widgets
 from eostutor.widgets.scheduling import LatestWins
 
-__all__ = ["LiveWidget", "Job", "LogSlider", "log_slider", "typed_box", "from_browser", "PANEL_TITLES", "PAGE_WIDTH",
+__all__ = ["LiveWidget", "Job", "LogSlider", "log_slider", "typed_box", "widened", "from_browser", "PAGE_WIDTH",
            "PANEL_WIDTH", "PANEL_HEIGHT"]
 
 #: Widths in px: the widest widget fits a notebook's output area on a 1366×768 laptop with the file
 #: browser open (934 px, measured in JupyterLab), with room to spare.
 PAGE_WIDTH = 900
 PANEL_WIDTH, PANEL_HEIGHT = 290, 210
-
-#: Panel titles shared by the widgets.
-PANEL_TITLES = {"loss": "Training loss", "sharpness": "Sharpness λ_max and 2/η", "eta_sharpness": "η·λ_max",
-                "step_size": "Step size η_k", "test_accuracy": "Test accuracy",
-                "layer_grad_norms": "Layer gradient norms"}
-
 
 class LogSlider(traitlets.HasTraits):
     """A logarithmic slider for a step size that keeps exact values.

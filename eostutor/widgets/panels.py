@@ -287,10 +287,6 @@ class Panel:
             if mark is not None:
                 mark.visible = False
 
-    def hide_prefix(self, prefix: str) -> None:
-        """Hide every mark whose role starts with ``prefix``."""
-        self.hide(*[r for r in self.marks if r.startswith(prefix)])
-
     def set_limits(self, x=None, y=None) -> None:
         """Fix the x and y limits (``None`` for an axis leaves it as it is)."""
         for axis, scale, lim, log, ax in (("x", self.xs, x, self.xlog, self.xaxis),

@@ -194,7 +194,7 @@ class StepSizeExplorer(LiveWidget):
             self.grid.children = [w.VBox([grid, self.readout])]
         self._kind = kind
 
-    def _extent(self, problem: Problem, settings: ExplorerSettings, run: Run | None = None):
+    def _extent(self, problem: Problem, settings: ExplorerSettings):
         preset = self.model.presets[settings.problem]
         if problem.dim == 1:
             w0 = float(self.model.start(settings)[0])
