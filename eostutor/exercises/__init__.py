@@ -255,17 +255,12 @@ def _from_table(table: dict, source: str) -> Exercise:
     try:
         kind = table["kind"]
         mistakes = table.get("mistakes", {})
-        if kind == "number":
+        # a plot is read off as a number, or as a choice when it has options
+        if kind == "choice" or (kind == "plot" and "options" in table):
+            grader = choice(table["answer"], table["options"], feedback=mistakes)
+        elif kind in ("number", "plot"):
             grader = numeric(float(table["answer"]), rtol=table.get("rtol", 0.02), atol=table.get("atol", 0.0),
                              mistakes={float(k): v for k, v in mistakes.items()})
-        elif kind == "choice":
-            grader = choice(table["answer"], table["options"], feedback=mistakes)
-        elif kind == "plot":
-            if "options" in table:
-                grader = choice(table["answer"], table["options"], feedback=mistakes)
-            else:
-                grader = numeric(float(table["answer"]), rtol=table.get("rtol", 0.02), atol=table.get("atol", 0.0),
-                                 mistakes={float(k): v for k, v in mistakes.items()})
         elif kind == "code":
             from eostutor.exercises.checks import CHECKS
 

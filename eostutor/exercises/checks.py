@@ -21,6 +21,8 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
+from eostutor.stepsizes.linesearch import sufficient_decrease
+
 __all__ = ["CHECKS", "check_function"]
 
 A = np.array([1.0, 10.0])  # the course's quadratic: f(w) = ½ wᵀ diag(1, 10) w
@@ -171,8 +173,8 @@ def nls_accepts(fn):
     f_trial ≤ max(recent_losses) − c·η·‖g‖² (Armijo is the case of one recent loss).
     """
 
-    def reference(recent, f_trial, eta, g2, c):
-        return bool(f_trial <= max(recent) - c * eta * g2)
+    def reference(recent, f_trial, eta, g2, c):  # the library's own test, with the largest recent loss as R
+        return sufficient_decrease(f_trial, max(recent), eta, g2, c)
 
     cases = [([1.0], 0.9, 0.5, 0.1, 1e-4), ([1.0], 1.0, 0.5, 0.1, 1e-4), ([1.0, 1.3, 0.8], 1.2, 1.0, 0.5, 1e-4),
              ([1.0, 1.3, 0.8], 1.31, 1.0, 0.5, 1e-4), ([0.5, 0.4], 0.49, 2.0, 0.1, 0.1)]
