@@ -387,6 +387,18 @@ class Run:
         """Boolean mask of the steps at which the sharpness was measured."""
         return np.isfinite(self.arrays["sharpness"])
 
+    @property
+    def threshold_curvature(self) -> np.ndarray:
+        """The curvature the run's stability threshold bounds, per step: λ_max(P⁻¹H) for a preconditioned
+        rule (Adam, RMSProp), λ_max otherwise.
+
+        >>> Run({"loss": np.ones(2), "sharpness": np.array([3.0, np.nan])}).threshold_curvature.tolist()
+        [3.0, nan]
+        """
+        key = "preconditioned_sharpness" if self.settings.threshold_applies_to == "preconditioned_sharpness" \
+            else "sharpness"
+        return self.arrays[key]
+
     def __repr__(self) -> str:
         status = f"diverged at step {self.diverged_at}" if self.diverged else (
             "interrupted" if self.interrupted else "finished")
@@ -428,8 +440,7 @@ class Run:
         third = a["step"] >= (2 * n) // 3
         level = self.settings.stability_threshold
         level = math.nan if level is None else float(level)
-        curvature = a["preconditioned_sharpness"] if (
-            self.settings.threshold_applies_to == "preconditioned_sharpness") else a["sharpness"]
+        curvature = self.threshold_curvature
 
         def ratio(values) -> float:
             ok = third & np.isfinite(values)

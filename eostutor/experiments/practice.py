@@ -49,7 +49,7 @@ def threshold_ratio(run: Run) -> np.ndarray:
     """
     s = run.settings
     level = s.stability_threshold
-    values = run.preconditioned_sharpness if s.threshold_applies_to == "preconditioned_sharpness" else run.sharpness
+    values = run.threshold_curvature
     if level is None or not math.isfinite(level) or level <= 0:
         return np.full(run.num_steps, np.nan)
     return np.asarray(values, dtype=float) / level

@@ -76,11 +76,6 @@ def _ratio(run: Run, values) -> np.ndarray:
     return _finite(values) / float(level)
 
 
-def _curvature(run: Run) -> np.ndarray:
-    return run.preconditioned_sharpness if run.settings.threshold_applies_to == "preconditioned_sharpness" \
-        else run.sharpness
-
-
 def _ratios(sync: _Sync, runs, values_of, *, top_cap: float, label_of, linestyle="-",
             color_of=None) -> list[np.ndarray]:
     """Each run's ratio series (markers when sparse), values above ``top_cap`` marked ▲ at the top."""
@@ -137,7 +132,7 @@ def edge_ratio(runs, ax: Axes | None = None, *, title: str | None = "Each optimi
     ax = _new_ax(ax, projector=projector)
     sync = _Sync(ax, "edge_ratio")
     multi = len(runs) > 1
-    drawn = _ratios(sync, runs, _curvature, top_cap=top, color_of=_colors,
+    drawn = _ratios(sync, runs, lambda run: run.threshold_curvature, top_cap=top, color_of=_colors,
                     label_of=_labels or (lambda r: f"{_run_label(r)}: {curvature_name(r)} / ({threshold_text(r, True)})"
                                          if multi else f"{curvature_name(r)} / ({threshold_text(r)})"))
     sync.hline("one", 1.0, color="black", linestyle="--", linewidth=1.4, zorder=2, label="1: at its own edge")
