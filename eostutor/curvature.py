@@ -129,6 +129,18 @@ class HessianOperator:
 
     matvec = __matmul__
 
+    def rayleigh(self, v) -> float:
+        """The curvature along ``v``, vᵀHv / ‖v‖², in float64 (one product; NaN for v = 0).
+
+        >>> from eostutor.problems import Quadratic
+        >>> HessianOperator(Quadratic([1.0, 3.0]), torch.zeros(2, dtype=torch.float64)).rayleigh([1.0, 1.0])
+        2.0
+        """
+        v = self._columns(v).reshape(-1)
+        v64 = v.to(_F64)
+        vv = float(v64 @ v64)
+        return float(v64 @ (self @ v).to(_F64)) / vv if vv > 0 else math.nan
+
     def dense(self, max_dim: int | None = None) -> torch.Tensor:
         """The dense Hessian ``(dim, dim)`` in the problem's dtype, symmetrized (counts dim products).
 

@@ -16,7 +16,6 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-import torch
 
 from eostutor._validate import check_int
 from eostutor.curvature import HessianOperator
@@ -108,9 +107,6 @@ def batch_sharpness(problem, w, batch_size: int, *, num_batches: int = 16, seed:
     samples = np.full(num_batches, np.nan)
     for i in range(num_batches):
         op = HessianOperator(problem.on_batch(rng.choice(n, size=b, replace=False)), w)
-        g = op.grad
-        gg = float(g.to(torch.float64) @ g.to(torch.float64))
-        if gg > 0:
-            samples[i] = float(g.to(torch.float64) @ (op @ g).to(torch.float64)) / gg
+        samples[i] = op.rayleigh(op.grad)  # NaN for a zero batch gradient
     ok = samples[np.isfinite(samples)]
     return BatchSharpness(float(ok.mean()) if ok.size else math.nan, samples, b, num_batches)
