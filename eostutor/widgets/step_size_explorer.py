@@ -256,7 +256,8 @@ class StepSizeExplorer(LiveWidget):
                     panel.image("landscape", landscape_png(problem, extent), extent,
                                 on_click=self._guard(lambda x, y: self.set_start((x, y), browser=True)))
                     panel.click_catcher(extent, self._guard(lambda x, y: self.set_start((x, y), browser=True)))
-            elif problem.dim == 1:
+            elif problem.dim == 1 and panel.xlim != (float(extent[0]), float(extent[1])):
+                # (the curve depends only on the extent: a new problem gets new panels, see _on_problem)
                 from eostutor.plots import loss_grid
 
                 x, f = loss_grid(problem, extent, 200)
