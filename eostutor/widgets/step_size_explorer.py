@@ -310,6 +310,10 @@ class StepSizeExplorer(LiveWidget):
                     panel.cursor(k, color=CURSOR_COLOR)
             if self._kind == "toy":
                 self._cursor_landscape(k)
+        self._show_readout(run, k)
+
+    def _show_readout(self, run: Run, k: int | None) -> None:
+        """Say what is at step k (the line under the panels)."""
         if k is None:
             self.readout.value = ('<span style="color:#555; font-size:12.5px">move <b>step k</b> (or press play) '
                                   "to follow one iterate through every panel</span>")
@@ -460,7 +464,7 @@ class StepSizeExplorer(LiveWidget):
         self.last_update_seconds = time.perf_counter() - start
         if job.stale():
             return
-        self._on_cursor()
+        self._show_readout(run, self._cursor_step(run))  # (_draw has moved the cursor marks already)
         self._finish_message(run, settings)
 
     def _finish_message(self, run: Run, settings: ExplorerSettings) -> None:
