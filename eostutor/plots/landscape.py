@@ -26,6 +26,7 @@ from eostutor.plots.engine import (
     _run_label,
     _style,
     _Sync,
+    _varies,
     _zero_floor,
     find,
 )
@@ -221,7 +222,7 @@ def trajectory(problem, runs, ax: Axes | None = None, *, extent: Sequence[float]
             marks = {}  # each constant-η run's 2/η on the bar: a line and a tick "2/η" in the run's colour
             for i, run in enumerate(runs):
                 eta = _finite(run.eta)
-                if np.isfinite(eta).any() and np.nanmax(eta) <= 1.001 * np.nanmin(eta):
+                if np.isfinite(eta).any() and not _varies(eta):
                     level = 2.0 / float(np.nanmedian(eta))
                     if lam.size and lam.min() <= level <= lam.max():
                         bar.ax.axhline(level, color=_color(i), linewidth=2.5)

@@ -24,6 +24,7 @@ from eostutor.plots.engine import (
     _positive_limits,
     _style,
     _Sync,
+    _varies,
     find,  # noqa: F401  (used by the doctests)
 )
 from eostutor.record import Run
@@ -85,7 +86,7 @@ def spectrum(runs, ax: Axes | None = None, *, title: str | None = "Top Hessian e
     eta = eta[np.isfinite(eta) & (eta > 0)]
     top = max((np.nanmax(np.asarray(r.arrays.get("top_eigenvalues", np.nan), dtype=float), initial=-np.inf)
                for r in runs), default=-np.inf)
-    if threshold and eta.size and eta.max() <= 1.001 * eta.min():
+    if threshold and eta.size and not _varies(eta):
         level = 2.0 / float(np.median(eta))
         if level <= 1.5 * top:  # only where the eigenvalues come near it: a far-away line squashes the data
             sync.hline("2/eta", level, color="black", linestyle="--", linewidth=1.2, zorder=1,
