@@ -19,11 +19,13 @@ from eostutor.plots.engine import (
     _color,
     _field,
     _finite,
+    _legend_args,
     _mark_divergence,
     _mark_zero_floor,
     _new_ax,
     _on_floor,
     _run_label,
+    _series,
     _style,
     _Sync,
     _varies,
@@ -485,8 +487,6 @@ def iterates(runs, ax: Axes | None = None, *, coordinate: int = 0, title: str | 
     >>> find(iterates(run), "iterates:line:0").get_ydata().tolist()
     [1.0, -0.5, 0.25, -0.125]
     """
-    from eostutor.plots.engine import _legend_args, _series
-
     runs = _as_runs(runs)
     ax = _new_ax(ax, projector=projector)
     sync = _Sync(ax, "iterates")

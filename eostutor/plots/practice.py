@@ -107,7 +107,7 @@ def _ratio_limits(ax: Axes, drawn, top_cap: float) -> None:
 
 
 def edge_ratio(runs, ax: Axes | None = None, *, title: str | None = "Each optimizer at its own edge", legend=True,
-               top: float = 2.0, projector: bool = False, _labels=None, _colors=None) -> Axes:
+               top: float = 2.0, projector: bool = False, _labels=None) -> Axes:
     """The curvature each run's rule is stable against, divided by its threshold: λ_max/(2/η) for GD and SGD,
     λ_max(P⁻¹H)/((2+2β₁)/((1−β₁)η)) for Adam, λ_max(P⁻¹H)/(2/η) for RMSProp. At 1 a run is at its own edge.
 
@@ -132,7 +132,7 @@ def edge_ratio(runs, ax: Axes | None = None, *, title: str | None = "Each optimi
     ax = _new_ax(ax, projector=projector)
     sync = _Sync(ax, "edge_ratio")
     multi = len(runs) > 1
-    drawn = _ratios(sync, runs, lambda run: run.threshold_curvature, top_cap=top, color_of=_colors,
+    drawn = _ratios(sync, runs, lambda run: run.threshold_curvature, top_cap=top,
                     label_of=_labels or (lambda r: f"{_run_label(r)}: {curvature_name(r)} / ({threshold_text(r, True)})"
                                          if multi else f"{curvature_name(r)} / ({threshold_text(r)})"))
     sync.hline("one", 1.0, color="black", linestyle="--", linewidth=1.4, zorder=2, label="1: at its own edge")

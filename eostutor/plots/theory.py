@@ -144,9 +144,8 @@ def momentum_region(region, ax: Axes | None = None, *, spectra: dict | None = No
         _COLORBARS[ax].update_normal(mesh)
     ax.set_xlim(float(h.min()), float(h.max()))
     ax.set_ylim(float(b.min()), float(b.max()))
-    ax.grid(False)
     _style(ax, "η·λ (step size × eigenvalue)", "momentum β", title)
-    ax.grid(False)
+    ax.grid(False)  # (after _style, which turns the grid on)
     return ax
 
 
