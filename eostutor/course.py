@@ -211,7 +211,7 @@ class Prediction:
 
         self.question, self.options, self.answer, self.rtol = question, options, answer, rtol
         self.value = None
-        self._reveals: list = []
+        self._waiting: list = []  # (output area, how to fill it) of results waiting for the lock
         if options is not None:
             if not options or not all(isinstance(k, str) for k in options):
                 raise ValueError(f"options must map letters to texts, got {options!r}")
@@ -228,7 +228,6 @@ class Prediction:
                               w.HBox([self.lock, self.note])],
                              layout=w.Layout(border="1px solid #d0d7de", padding="6px", max_width="900px"))
         self.lock.on_click(lambda _b: self.submit(self.input.value))
-        self._held: list = []  # (output area, line) of checked results waiting for the lock
         if in_test_suite() and default is not None:
             self.submit(default)
         global _latest_prediction
@@ -247,11 +246,9 @@ class Prediction:
         self.input.disabled = self.lock.disabled = True
         shown = f"({value}) {self.options[value]}" if self.options is not None else f"{value:g}"
         self.note.value = f"locked in: {html.escape(shown)}"
-        for out, objects, note in self._reveals:
-            self._fill(out, objects, note)
-        for out, line in self._held:
+        for out, fill in self._waiting:
             out.outputs = ()
-            out.append_stdout(line + "\n")
+            fill(out)
 
     def verdict(self) -> str:
         """How the prediction compares with the answer (empty before one is locked in)."""
@@ -269,41 +266,36 @@ class Prediction:
         """Show ``objects`` (figures, widgets, text) with the verdict, once a prediction is locked in;
         until then a line asks for one. Returns the output area (display it, or end the cell with it).
         """
-        import ipywidgets as w
-
-        out = w.Output()
         objects = [_displayable(obj) for obj in objects]
-        self._reveals.append((out, objects, note))
-        if self.value is not None:
-            self._fill(out, objects, note)
-        else:
-            from IPython.display import HTML
-
-            out.append_display_data(HTML('<span style="color:#555">🔒 Lock in your prediction above to see the '
-                                         "result.</span>"))
-        return out
+        return self._wait(lambda out: self._fill(out, objects, note), "Lock in your prediction above to see the "
+                                                                      "result.")
 
     def hold(self, line: str):
         """An output area that shows ``line`` (a checked result, as :func:`expect` prints it) once a
         prediction is locked in, and until then says where it will appear.
         """
+        return self._wait(lambda out: out.append_stdout(line + "\n"),
+                          "a checked result appears here once you lock in your prediction above.")
+
+    def _wait(self, fill, placeholder: str):
+        """An output area filled by ``fill(out)`` now if a prediction is locked in, else when it is (and
+        showing 🔒 ``placeholder`` until then).
+        """
         import ipywidgets as w
 
         out = w.Output()
-        self._held.append((out, line))
+        self._waiting.append((out, fill))
         if self.value is not None:
-            out.append_stdout(line + "\n")
+            fill(out)
         else:
             from IPython.display import HTML
 
-            out.append_display_data(HTML('<span style="color:#555">🔒 a checked result appears here once you '
-                                         "lock in your prediction above.</span>"))
+            out.append_display_data(HTML(f'<span style="color:#555">🔒 {html.escape(placeholder)}</span>'))
         return out
 
     def _fill(self, out, objects, note: str) -> None:
         from IPython.display import HTML
 
-        out.outputs = ()
         for obj in objects:
             out.append_display_data(obj)
         text = " ".join(t for t in (self.verdict(), note) if t)
